@@ -1,0 +1,12 @@
+"""/api/v1/: one browsable root over every app's router."""
+
+from rest_framework.routers import DefaultRouter
+
+from estate.dashboard.api.urls import router as dashboard_router
+from estate.inventory.api.urls import router as inventory_router
+
+router = DefaultRouter()
+for app_router in (inventory_router, dashboard_router):
+    router.registry.extend(app_router.registry)
+
+urlpatterns = router.urls

@@ -1,0 +1,77 @@
+"""What every app's API shares: pagination and one shape for errors."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from estate.core.errors import ApplicationError
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 1000
+
+
+def _as_error_dict(detail) -> dict:
+    """DRF's error detail as {field: [messages]}, keeping list indexes for bulk requests."""
+    if isinstance(detail, dict):
+        return {key: _as_error_list(value) for key, value in detail.items()}
+    if isinstance(detail, list) and any(isinstance(item, dict) for item in detail):
+        return {str(i): _as_error_dict(item) for i, item in enumerate(detail) if item}
+    return {"non_field_errors": _as_error_list(detail)}
+
+
+def _as_error_list(value):
+    if isinstance(value, dict):
+        return _as_error_dict(value)
+    if isinstance(value, list):
+        if any(isinstance(item, dict) for item in value):
+            return _as_error_dict(value)
+        return [str(item) for item in value]
+    return [str(value)]
+
+
+def _summary(errors: dict) -> str:
+    for field, messages in errors.items():
+        first = messages if isinstance(messages, list) else next(iter(messages.values()), "")
+        text = first[0] if isinstance(first, list) and first else first
+        if isinstance(text, (list, dict)):
+            return "The request has invalid fields."
+        return f"{field}: {text}" if field != "non_field_errors" else str(text)
+    return "Invalid request."
+
+
+def exception_handler(exc, context):
+    """Every error leaves the API as {"detail": str, "errors": {field: [str]}}."""
+    if isinstance(exc, DjangoValidationError):
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    if isinstance(exc, ApplicationError):
+        return Response({"detail": exc.message, "errors": exc.errors}, status=exc.status)
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        errors = _as_error_dict(exc.detail)
+        response.data = {"detail": _summary(errors), "errors": errors}
+    elif isinstance(response.data, dict) and "detail" in response.data:
+        response.data = {"detail": str(response.data["detail"]), "errors": {}}
+    return response
+
+
+def payload_too_large(limit: int) -> Response:
+    return Response(
+        {"detail": f"At most {limit} items per request.", "errors": {}},
+        status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+    )

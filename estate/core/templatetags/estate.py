@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils.html import format_html
+
+from estate.core.choices import STATUS_COLOURS
+
+register = template.Library()
+
+
+@register.filter
+def colour(value) -> str:
+    """The one colour mapping for statuses, severities and modes."""
+    return STATUS_COLOURS.get(str(value), "secondary")
+
+
+@register.simple_tag
+def badge(value, label=None):
+    text = label if label is not None else str(value).replace("_", " ")
+    return format_html('<span class="badge bg-{}-lt">{}</span>', colour(value), text)
+
+
+@register.simple_tag
+def reltime(value: datetime | None):
+    """'3 minutes ago', with the absolute time on hover (turned into the viewer's zone by app.js)."""
+    if not value:
+        return "—"
+    iso = value.isoformat()
+    return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, naturaltime(value))
+
+
+@register.inclusion_tag("partials/sort_header.html", takes_context=True)
+def sort_header(context, field: str, label: str, numeric: bool = False):
+    current = context["request"].GET.get("ordering", "")
+    descending = current == f"-{field}"
+    active = current in (field, f"-{field}")
+    return {
+        "request": context["request"],
+        "label": label,
+        "next_ordering": field if descending or not active else f"-{field}",
+        "active": active,
+        "descending": descending,
+        "numeric": numeric,
+    }

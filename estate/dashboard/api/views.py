@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.response import Response
+from rest_framework.utils.urls import replace_query_param
+
+from estate.core.api import Pagination
+from estate.core.choices import Severity
+from estate.core.findings import finding_counts, finding_kinds, finding_list
+from estate.dashboard.api.serializers import FindingKindSerializer, FindingSerializer
+from estate.dashboard.forms import FindingQuery
+
+
+class FindingPagination(Pagination):
+    """Paginates the registry's own (total, page) answer instead of a queryset."""
+
+    def paginate_findings(self, request, filters: dict) -> list:
+        self.request = request
+        size = self.get_page_size(request)
+        number = self._page_number(request)
+        total, page = finding_list(**filters, offset=(number - 1) * size, limit=size)
+        self.total, self.number, self.size = total, number, size
+        return page
+
+    def _page_number(self, request) -> int:
+        raw = request.query_params.get(self.page_query_param, "1")
+        if not raw.isdigit() or int(raw) < 1:
+            raise ValidationError({"page": ["A page is a whole number from 1."]})
+        return int(raw)
+
+    def _link(self, number: int) -> str | None:
+        return replace_query_param(self.request.build_absolute_uri(), self.page_query_param, number)
+
+    def findings_response(self, data) -> Response:
+        has_next = self.number * self.size < self.total
+        return Response(
+            {
+                "count": self.total,
+                "next": self._link(self.number + 1) if has_next else None,
+                "previous": self._link(self.number - 1) if self.number > 1 else None,
+                "results": data,
+            }
+        )
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("severity", enum=Severity.values),
+        OpenApiParameter("kind", str),
+        OpenApiParameter("component", int),
+        OpenApiParameter("page", int),
+        OpenApiParameter("page_size", int),
+    ]
+)
+class FindingViewSet(viewsets.ViewSet):
+    """The estate's violations of the principles, most severe first."""
+
+    serializer_class = FindingSerializer
+
+    def _filters(self, request) -> dict:
+        query = FindingQuery(request.query_params)
+        if not query.is_valid():
+            raise ValidationError(query.errors)
+        return query.registry_filters()
+
+    def list(self, request):
+        paginator = FindingPagination()
+        page = paginator.paginate_findings(request, self._filters(request))
+        return paginator.findings_response(FindingSerializer(page, many=True).data)
+
+    @extend_schema(responses=FindingKindSerializer(many=True))
+    @action(detail=False)
+    def kinds(self, request):
+        """Every finding kind with its current count."""
+        counts = finding_counts()
+        rows = [{"kind": kind, "count": counts[kind.slug]} for kind in finding_kinds()]
+        return Response(FindingKindSerializer(rows, many=True).data)

@@ -1,0 +1,138 @@
+"""API shapes. Serializers check types; every rule is the model's, reported through the services."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from estate.inventory.choices import Mode
+from estate.inventory.models import (
+    Cluster,
+    Component,
+    Environment,
+    Image,
+    Instance,
+    System,
+    Tag,
+    Team,
+)
+
+
+def _slug_field(model, **kwargs) -> serializers.SlugRelatedField:
+    return serializers.SlugRelatedField(slug_field="slug", queryset=model.objects.all(), **kwargs)
+
+
+class TeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name", "slug", "created_at", "updated_at"]
+
+
+class EnvironmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Environment
+        fields = ["id", "name", "slug", "is_production", "created_at", "updated_at"]
+
+
+class TagSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Tag
+        fields = ["id", "name", "slug", "created_at", "updated_at"]
+
+
+class SystemSerializer(serializers.ModelSerializer):
+    owner = _slug_field(Team, required=False, allow_null=True)
+
+    class Meta:
+        model = System
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "description",
+            "owner",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ClusterSerializer(serializers.ModelSerializer):
+    environment = _slug_field(Environment)
+    system = _slug_field(System, required=False, allow_null=True)
+
+    class Meta:
+        model = Cluster
+        fields = [
+            "id",
+            "name",
+            "slug",
+            "engine",
+            "environment",
+            "system",
+            "created_at",
+            "updated_at",
+        ]
+
+
+class ComponentSerializer(serializers.ModelSerializer):
+    environment = _slug_field(Environment)
+    system = _slug_field(System, required=False, allow_null=True)
+    team = _slug_field(Team, required=False, allow_null=True)
+    tags = _slug_field(Tag, many=True, required=False)
+    cluster = _slug_field(Cluster, required=False, allow_null=True)
+    mode = serializers.ChoiceField(
+        choices=Mode.choices,
+        required=False,
+        help_text="Defaults to bastion when the component holds state, else immutable.",
+    )
+    instance_count = serializers.IntegerField(read_only=True)
+    tainted_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Component
+        fields = [
+            "id", "name", "slug", "description", "environment", "system", "team", "tags", "depends_on",
+            "category", "mode", "holds_state", "local_state", "heartbeat_period_seconds",
+            "provider", "current_image", "desired_instances", "max_instance_age_days",
+            "ssh_enabled", "config_management_enabled",
+            "engine", "engine_version", "cluster", "role", "patch_cadence_days", "expected_failover_seconds",
+            "instance_count", "tainted_count", "created_at", "updated_at",
+        ]  # fmt: skip
+        # The model's full_clean() in the service checks uniqueness and every rule.
+        validators = []
+
+    def validate(self, attrs: dict) -> dict:
+        if self.instance is None and "mode" not in attrs:
+            attrs["mode"] = Mode.BASTION if attrs.get("holds_state") else Mode.IMMUTABLE
+        return attrs
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    make_current = serializers.BooleanField(
+        write_only=True,
+        default=False,
+        help_text="Also make it the component's current image.",
+    )
+
+    class Meta:
+        model = Image
+        fields = [
+            "id",
+            "component",
+            "version",
+            "reference",
+            "built_at",
+            "make_current",
+            "created_at",
+        ]
+        validators = []
+
+
+class InstanceSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Instance
+        fields = [
+            "id", "component", "external_id", "image", "state", "address", "zone", "launched_at",
+            "tainted", "taint_reason", "tainted_at", "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["tainted_at"]
+        validators = []

@@ -1,0 +1,20 @@
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+
+from estate.inventory.demo import load_demo_estate
+
+
+class Command(BaseCommand):
+    help = "Load (or refresh) the demo estate and the demo login. Safe to run again."
+
+    def handle(self, *args, **options):
+        count = load_demo_estate()
+        user, created = get_user_model().objects.get_or_create(
+            username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
+        )
+        if created:
+            user.set_password(settings.DEMO_PASSWORD)
+            user.save()
+        self.stdout.write(self.style.SUCCESS(f"Demo estate ready: {count} components."))
+        self.stdout.write(f"Demo login: {settings.DEMO_USERNAME} / {settings.DEMO_PASSWORD}")

@@ -1,0 +1,47 @@
+// Behaviour shared by every page. No inline scripts anywhere: a strict CSP can forbid them.
+(function () {
+  function localiseTimes(root) {
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      var when = new Date(el.getAttribute("datetime"));
+      if (!isNaN(when)) el.title = when.toLocaleString();
+    });
+  }
+
+  function sizeBars(root) {
+    root.querySelectorAll("[data-width]").forEach(function (el) {
+      el.style.width = el.getAttribute("data-width") + "%";
+    });
+  }
+
+  function confirmForms(root) {
+    root.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) event.preventDefault();
+      });
+    });
+  }
+
+  function themeToggle() {
+    var button = document.querySelector("[data-theme-toggle]");
+    if (!button) return;
+    button.addEventListener("click", function () {
+      var next = document.documentElement.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
+      document.documentElement.setAttribute("data-bs-theme", next);
+      localStorage.setItem("estate-theme", next);
+    });
+  }
+
+  function enhance(root) {
+    localiseTimes(root);
+    sizeBars(root);
+    confirmForms(root);
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    themeToggle();
+    enhance(document);
+  });
+  document.addEventListener("htmx:afterSwap", function (event) {
+    enhance(event.detail.target);
+  });
+})();
