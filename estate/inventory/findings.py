@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
-from django.db.models import DurationField, ExpressionWrapper, F, Q, QuerySet, Value
-from django.db.models.functions import Now
+from django.db.models import F, Q, QuerySet
 
 from estate.core.choices import Severity
+from estate.core.db import DaysAgo
 from estate.core.findings import FindingKind, register
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Instance
@@ -48,12 +46,9 @@ def _image_drift() -> QuerySet:
 
 
 def _too_old() -> QuerySet:
-    max_age = ExpressionWrapper(
-        F("component__max_instance_age_days") * Value(timedelta(days=1)),
-        output_field=DurationField(),
-    )
     return _live_immutable_instances().filter(
-        component__max_instance_age_days__isnull=False, launched_at__lt=Now() - max_age
+        component__max_instance_age_days__isnull=False,
+        launched_at__lt=DaysAgo("component__max_instance_age_days"),
     )
 
 

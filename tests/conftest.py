@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+from django.conf import settings
+from django.contrib.auth.models import Permission
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.factories import UserFactory
+
+# Playwright drives the browser from an event loop; Django's live_server is synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
+]
+
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Skip what this machine cannot run, and say why in the summary (-ra)."""
+    reasons = {
+        "postgres": None if ON_POSTGRES else "needs PostgreSQL: set DATABASE_URL=postgres://...",
+        "redis": None if os.environ.get("REDIS_URL") else "needs Redis: set REDIS_URL=redis://...",
+        "browser": None
+        if shutil.which(CHROMIUM)
+        else f"needs Debian's Chromium at {CHROMIUM} (apt-get install chromium)",
+    }
+    for item in items:
+        for marker, reason in reasons.items():
+            if reason and item.get_closest_marker(marker):
+                item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
+
+
+def _user_with(username: str, *codenames: str, **extra):
+    user = UserFactory(username=username, **extra)
+    if codenames:
+        user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def admin_user(db):
+    return _user_with("admin", is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def operator(db):
+    """May edit the inventory but not delete it."""
+    return _user_with("operator", "add_component", "change_component", "add_instance", "change_instance",
+                      "add_image", "change_image")  # fmt: skip
+
+
+@pytest.fixture
+def viewer(db):
+    return _user_with("viewer")
+
+
+@pytest.fixture
+def api(admin_user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    return client
+
+
+@pytest.fixture
+def viewer_api(viewer) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(viewer)
+    return client
+
+
+@pytest.fixture
+def token_api(admin_user) -> APIClient:
+    client = APIClient()
+    token = Token.objects.create(user=admin_user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client

@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+import factory
+from django.contrib.auth import get_user_model
+
+from estate.inventory.choices import Category, ClusterRole, Engine, Mode, Provider
+from estate.inventory.models import Cluster, Component, Environment, Image, Instance, System, Tag, Team
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = get_user_model()
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    password = factory.PostGenerationMethodCall("set_password", "pass-word-123")
+
+
+class TeamFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Team
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"Team {n}")
+    slug = factory.Sequence(lambda n: f"team-{n}")
+
+
+class EnvironmentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Environment
+        django_get_or_create = ("slug",)
+
+    name = "Production"
+    slug = "production"
+    is_production = True
+
+
+class TagFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Tag
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"tag-{n}")
+    slug = factory.SelfAttribute("name")
+
+
+class SystemFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = System
+        django_get_or_create = ("slug",)
+
+    name = factory.Sequence(lambda n: f"System {n}")
+    slug = factory.Sequence(lambda n: f"system-{n}")
+    owner = factory.SubFactory(TeamFactory)
+
+
+class ClusterFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Cluster
+
+    name = factory.Sequence(lambda n: f"pg-cluster-{n}")
+    slug = factory.SelfAttribute("name")
+    engine = Engine.POSTGRESQL
+    environment = factory.SubFactory(EnvironmentFactory)
+
+
+class ImmutableComponentFactory(factory.django.DjangoModelFactory):
+    """A well-behaved immutable service: no finding of its own."""
+
+    class Meta:
+        model = Component
+
+    name = factory.Sequence(lambda n: f"service-{n}")
+    slug = factory.SelfAttribute("name")
+    environment = factory.SubFactory(EnvironmentFactory)
+    system = factory.SubFactory(SystemFactory)
+    team = factory.SubFactory(TeamFactory)
+    category = Category.SERVICE
+    mode = Mode.IMMUTABLE
+    holds_state = False
+    provider = Provider.SANDBOX
+    desired_instances = 2
+    max_instance_age_days = 30
+    heartbeat_period_seconds = 30
+
+
+class BastionComponentFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Component
+
+    name = factory.Sequence(lambda n: f"db-{n}")
+    slug = factory.SelfAttribute("name")
+    environment = factory.SubFactory(EnvironmentFactory)
+    system = factory.SubFactory(SystemFactory)
+    team = factory.SubFactory(TeamFactory)
+    category = Category.DATABASE
+    mode = Mode.BASTION
+    holds_state = True
+    engine = Engine.POSTGRESQL
+    engine_version = "16.4"
+    role = ClusterRole.STANDALONE
+    patch_cadence_days = 30
+    expected_failover_seconds = 20
+
+
+class ImageFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Image
+
+    component = factory.SubFactory(ImmutableComponentFactory)
+    version = factory.Sequence(lambda n: f"1.{n}.0")
+    reference = factory.Sequence(lambda n: f"ami-{n:012x}")
+
+
+class InstanceFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Instance
+
+    component = factory.SubFactory(ImmutableComponentFactory)
+    external_id = factory.Sequence(lambda n: f"i-{n:08x}")
