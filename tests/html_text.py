@@ -71,7 +71,10 @@ def parse(html: str | bytes) -> Element:
     return builder.root
 
 
-def table_rows(html: str | bytes, **attrs: str) -> list[list[str]]:
-    """The body rows of the table with these attributes, as lists of cell texts."""
-    table = parse(html).find("table", **attrs)
-    return [[cell.text for cell in row.find_all("td")] for body in table.find_all("tbody") for row in body.find_all("tr")]
+def table_rows(html: str | bytes | Element, **attrs: str) -> list[list[str]]:
+    """The body rows of the (first) table with these attributes, as lists of cell texts."""
+    root = html if isinstance(html, Element) else parse(html)
+    table = root.find("table", **attrs)
+    return [
+        [cell.text for cell in row.find_all("td")] for body in table.find_all("tbody") for row in body.find_all("tr")
+    ]

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
-from rest_framework import exceptions, status
+from rest_framework import exceptions, parsers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -18,13 +19,48 @@ class Pagination(PageNumberPagination):
     max_page_size = 1000
 
 
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser; a document nested past Python's recursion limit is a 400, not a 500."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        try:
+            return super().parse(stream, media_type, parser_context)
+        except RecursionError as exc:
+            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from exc
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is larger than the server accepts."
+    default_code = "payload_too_large"
+
+
+class InUse(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "Other records still use this one; remove or reassign them first."
+    default_code = "in_use"
+
+
+def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
+    users = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", None) or ()
+    kinds = sorted({str(obj._meta.verbose_name_plural) for obj in users})
+    if not kinds:
+        return InUse()
+    return InUse(f"Still used by {', '.join(kinds)}; remove or reassign them first.")
+
+
 def _as_error_dict(detail) -> dict:
     """DRF's error detail as {field: [messages]}, keeping list indexes for bulk requests."""
     if isinstance(detail, dict):
-        return {key: _as_error_list(value) for key, value in detail.items()}
+        return {_field_name(key): _as_error_list(value) for key, value in detail.items()}
     if isinstance(detail, list) and any(isinstance(item, dict) for item in detail):
         return {str(i): _as_error_dict(item) for i, item in enumerate(detail) if item}
     return {"non_field_errors": _as_error_list(detail)}
+
+
+def _field_name(key) -> str:
+    # Django's model validation files rules of several fields under "__all__"; DRF says non_field_errors.
+    return "non_field_errors" if key == NON_FIELD_ERRORS else str(key)
 
 
 def _as_error_list(value):
@@ -54,11 +90,15 @@ def exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, "errors": exc.errors}, status=exc.status)
+        return Response({"detail": exc.message, "errors": _as_error_dict(exc.errors)}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
+    elif isinstance(exc, (ProtectedError, RestrictedError)):
+        exc = _in_use(exc)
     response = drf_exception_handler(exc, context)
     if response is None:
         return None

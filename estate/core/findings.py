@@ -68,15 +68,31 @@ def finding_kinds(*, severity: str | None = None, slug: str | None = None) -> li
 
 def _violators(kind: FindingKind, component_ids: Iterable[int] | None) -> QuerySet:
     qs = kind.violators()
-    if component_ids is not None:
-        qs = qs.filter(**{f"{kind.component_lookup}__in": list(component_ids)})
-    return qs
+    if component_ids is None:
+        return qs
+    if not kind.component_path:
+        return qs.filter(pk__in=list(component_ids))
+    # Restrict the component table itself, not only the foreign key: given a list of ids on the
+    # key alone, PostgreSQL hashes every component of the estate to join a page's few instances.
+    components = _model_at(qs.model, kind.component_path)._default_manager.filter(pk__in=list(component_ids))
+    return qs.filter(**{f"{kind.component_path}__in": components})
 
 
-def finding_counts(*, component_ids: Iterable[int] | None = None) -> dict[str, int]:
-    """Number of findings per kind slug."""
+def _model_at(model, path: str):
+    for name in path.split("__"):
+        model = model._meta.get_field(name).related_model
+    return model
+
+
+def finding_counts(
+    *,
+    severity: str | None = None,
+    kind: str | None = None,
+    component_ids: Iterable[int] | None = None,
+) -> dict[str, int]:
+    """Number of findings per kind slug, for every kind or for those the filters select."""
     ids = None if component_ids is None else list(component_ids)
-    return {kind.slug: _violators(kind, ids).count() for kind in finding_kinds()}
+    return {k.slug: _violators(k, ids).count() for k in finding_kinds(severity=severity, slug=kind)}
 
 
 def severity_counts(counts: dict[str, int]) -> dict[str, int]:
@@ -104,13 +120,18 @@ def finding_list(
     component_ids: Iterable[int] | None = None,
     offset: int = 0,
     limit: int | None = None,
+    counts: dict[str, int] | None = None,
 ) -> tuple[int, list[Finding]]:
-    """The total and one page of findings, most severe kinds first; one or two queries per kind."""
+    """The total and one page of findings, most severe kinds first; one or two queries per kind.
+
+    `counts` are finding_counts() taken with the same filters: a caller that already has them
+    (a paginator asks for the total, then for a page) spares counting every kind twice.
+    """
     ids = None if component_ids is None else list(component_ids)
     total, page = 0, []
     for finding_kind in finding_kinds(severity=severity, slug=kind):
         qs = _violators(finding_kind, ids)
-        count = qs.count()
+        count = counts[finding_kind.slug] if counts is not None else qs.count()
         start = max(offset - total, 0)
         wanted = None if limit is None else limit - len(page)
         if count > start and (wanted is None or wanted > 0):

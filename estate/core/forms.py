@@ -19,6 +19,18 @@ def style_fields(form: forms.BaseForm) -> None:
         widget.attrs["class"] = f"{widget.attrs.get('class', '')} {css}".strip()
 
 
+def label_empty_choices(form: forms.BaseForm, label: str = "Any") -> None:
+    """Filter selects say what their empty choice means instead of "---------" or "Unknown"."""
+    for field in form.fields.values():
+        widget = field.widget
+        if isinstance(widget, forms.NullBooleanSelect):
+            widget.choices = [("unknown", label), ("true", "Yes"), ("false", "No")]
+        elif isinstance(widget, forms.Select) and getattr(field, "empty_label", None) is not None:
+            field.empty_label = label
+            # The widget holds a copy of the class-level field's choices; point it at this field's.
+            widget.choices = field.choices
+
+
 class StyledFormMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

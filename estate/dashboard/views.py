@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from estate.core.findings import finding_list
+from estate.core.findings import finding_counts, finding_list
 from estate.core.paging import paginate
 from estate.dashboard.forms import FindingQuery
 from estate.dashboard.selectors import dashboard_data
@@ -23,7 +23,8 @@ class _CountedFindings:
 
     def __init__(self, filters: dict):
         self.filters = filters
-        self.total, _ = finding_list(**filters, limit=0)
+        self.counts = finding_counts(**filters)
+        self.total = sum(self.counts.values())
 
     def count(self) -> int:
         return self.total
@@ -32,7 +33,9 @@ class _CountedFindings:
         return self.total
 
     def __getitem__(self, window: slice) -> list:
-        _, page = finding_list(**self.filters, offset=window.start, limit=window.stop - window.start)
+        _, page = finding_list(
+            **self.filters, offset=window.start, limit=window.stop - window.start, counts=self.counts
+        )
         return page
 
 

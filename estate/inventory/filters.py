@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q
 
 from estate.inventory.choices import Category, Engine, InstanceState, Mode, Provider
@@ -17,8 +19,34 @@ from estate.inventory.models import (
 )
 
 
-def _slug_choice(model, label: str) -> django_filters.ModelChoiceFilter:
-    return django_filters.ModelChoiceFilter(queryset=model.objects.all(), to_field_name="slug", label=label)
+def _slug_choice(model, label: str, **kwargs) -> django_filters.ModelChoiceFilter:
+    return django_filters.ModelChoiceFilter(queryset=model.objects.all(), to_field_name="slug", label=label, **kwargs)
+
+
+class _BooleanSelect(forms.NullBooleanSelect):
+    """Django's yes/no/any select, except that a value it does not know reaches the field to be refused."""
+
+    def value_from_datadict(self, data, files, name):
+        value = super().value_from_datadict(data, files, name)
+        raw = data.get(name)
+        return raw if value is None and raw not in (None, "", "unknown") else value
+
+
+class _BooleanField(forms.NullBooleanField):
+    widget = _BooleanSelect
+
+    def to_python(self, value):
+        if value in (None, "", "unknown"):
+            return None
+        result = super().to_python(value)
+        if result is None:
+            # Otherwise ?holds_state=yes would silently return every row.
+            raise ValidationError("Use true or false.", code="invalid")
+        return result
+
+
+class BooleanFilter(django_filters.BooleanFilter):
+    field_class = _BooleanField
 
 
 class ComponentFilterSet(django_filters.FilterSet):
@@ -31,7 +59,7 @@ class ComponentFilterSet(django_filters.FilterSet):
     tag = django_filters.ModelChoiceFilter(
         field_name="tags", queryset=Tag.objects.all(), to_field_name="slug", label="Tag"
     )
-    holds_state = django_filters.BooleanFilter()
+    holds_state = BooleanFilter()
     provider = django_filters.ChoiceFilter(choices=Provider.choices)
     engine = django_filters.ChoiceFilter(choices=Engine.choices)
     ordering = django_filters.OrderingFilter(
@@ -78,9 +106,9 @@ class ComponentFilterSet(django_filters.FilterSet):
 
 class InstanceFilterSet(django_filters.FilterSet):
     component = django_filters.NumberFilter(field_name="component_id")
-    environment = django_filters.CharFilter(field_name="component__environment__slug")
+    environment = _slug_choice(Environment, "Environment", field_name="component__environment")
     state = django_filters.ChoiceFilter(choices=InstanceState.choices)
-    tainted = django_filters.BooleanFilter()
+    tainted = BooleanFilter()
     external_id = django_filters.CharFilter()
     ordering = django_filters.OrderingFilter(fields=("external_id", "launched_at", "state", "component__name"))
 

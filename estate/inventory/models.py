@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from estate.core.models import TimeStampedModel
 from estate.inventory.choices import (
+    LIVE_INSTANCE_STATES,
     STATEFUL_CATEGORIES,
     Category,
     ClusterRole,
@@ -220,6 +221,8 @@ class Component(TimeStampedModel):
         indexes = [
             models.Index(fields=["mode", "category"]),
             models.Index(fields=["environment", "system"]),
+            # The default ordering: a list page walks this index instead of sorting the estate.
+            models.Index(fields=["name", "environment"], name="component_ordering_idx"),
         ]
 
     def __str__(self) -> str:
@@ -263,14 +266,12 @@ class Component(TimeStampedModel):
             if not getattr(self, name):
                 errors.setdefault(name, []).append(f"Required for {other} component.")
         for name in foreign:
-            if getattr(self, self._meta.get_field(name).attname) not in (
-                None,
-                "",
-                False,
-            ):
-                regime = "bastion" if other == "an immutable" else "immutable"
+            value = getattr(self, self._meta.get_field(name).attname)
+            # `is False`, not `in (..., False)`: 0 == False, and a 0 still breaks the constraint.
+            if value is not None and value != "" and value is not False:
+                regime = "a bastion" if other == "an immutable" else "an immutable"
                 errors.setdefault(name, []).append(
-                    f"Only a {regime} component has this; leave it empty for {other} component."
+                    f"Only {regime} component has this; leave it empty for {other} component."
                 )
 
     def _clean_current_image(self, errors: dict) -> None:
@@ -346,7 +347,21 @@ class Instance(TimeStampedModel):
                 violation_error_message="A tainted instance records why.",
             ),
         ]
-        indexes = [models.Index(fields=["state", "launched_at"])]
+        indexes = [
+            models.Index(fields=["state", "launched_at"]),
+            # Per-component counts of live (and of tainted live) instances read these small
+            # partial indexes alone, without visiting the table.
+            models.Index(
+                fields=["component"],
+                condition=Q(state__in=LIVE_INSTANCE_STATES),
+                name="instance_live_component_idx",
+            ),
+            models.Index(
+                fields=["component"],
+                condition=Q(state__in=LIVE_INSTANCE_STATES, tainted=True),
+                name="instance_live_tainted_idx",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.external_id

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from estate.core.errors import ApplicationError
 from estate.core.services import assign, validated_save
@@ -62,5 +63,10 @@ def image_create(*, data: dict[str, Any], make_current: bool = False) -> Image:
 @transaction.atomic
 def instance_save(*, instance: Instance | None = None, data: dict[str, Any]) -> Instance:
     instance = instance or Instance()
+    was_tainted = instance.tainted
     assign(instance, data)
+    if instance.tainted and not was_tainted:
+        instance.tainted_at = timezone.now()
+    elif not instance.tainted:
+        instance.tainted_at = None
     return validated_save(instance)

@@ -6,10 +6,11 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from estate.core.findings import finding_list, findings_per_component
-from estate.core.forms import style_fields
-from estate.core.paging import paginate
+from estate.core.forms import label_empty_choices, style_fields
+from estate.core.paging import KeysFirst, paginate
 from estate.inventory import selectors, services
 from estate.inventory.filters import ComponentFilterSet
 from estate.inventory.forms import ComponentForm
@@ -19,10 +20,12 @@ INVENTORY_CRUMB = ("Inventory", reverse_lazy("component_list"))
 
 
 @login_required
+@vary_on_headers("HX-Request")
 def component_list(request):
     filterset = ComponentFilterSet(request.GET or None, queryset=selectors.component_list())
     style_fields(filterset.form)
-    page = paginate(request, filterset.qs)
+    label_empty_choices(filterset.form)
+    page = paginate(request, KeysFirst(filterset.qs))
     finding_counts = findings_per_component(c.pk for c in page)
     for component in page:
         component.finding_count = finding_counts[component.pk]
@@ -33,7 +36,8 @@ def component_list(request):
         "crumbs": [("Inventory", None)],
     }
     template = "inventory/component_list.html"
-    if request.htmx and not request.htmx.boosted:
+    # A history restore (Back after a filter) swaps the whole body, so it needs the whole page.
+    if request.htmx and not request.htmx.boosted and not request.htmx.history_restore_request:
         template += "#results"
     return render(request, template, context)
 

@@ -24,10 +24,20 @@
   function themeToggle() {
     var button = document.querySelector("[data-theme-toggle]");
     if (!button) return;
+    var icon = button.querySelector(".ti");
+    function showIcon() {
+      // The button shows the theme it switches to.
+      var dark = document.documentElement.getAttribute("data-bs-theme") === "dark";
+      icon.classList.toggle("ti-sun", dark);
+      icon.classList.toggle("ti-moon", !dark);
+    }
+    showIcon();
     button.addEventListener("click", function () {
       var next = document.documentElement.getAttribute("data-bs-theme") === "dark" ? "light" : "dark";
       document.documentElement.setAttribute("data-bs-theme", next);
       localStorage.setItem("estate-theme", next);
+      showIcon();
+      document.dispatchEvent(new CustomEvent("estate:theme", { detail: { theme: next } }));
     });
   }
 

@@ -1,4 +1,5 @@
-// Dims the field group that does not belong to the chosen mode; the server still decides.
+// Switches off the field group that does not belong to the chosen mode: dimmed, and disabled so
+// that its values (a preselected provider, say) are not posted. The server still decides.
 (function () {
   var form = document.getElementById("component-form");
   if (!form) return;
@@ -6,7 +7,11 @@
     var checked = form.querySelector("input[name=mode]:checked");
     var mode = checked ? checked.value : "";
     form.querySelectorAll("[data-mode-group]").forEach(function (group) {
-      group.classList.toggle("is-inactive", mode !== "" && group.getAttribute("data-mode-group") !== mode);
+      var inactive = mode !== "" && group.getAttribute("data-mode-group") !== mode;
+      group.classList.toggle("is-inactive", inactive);
+      group.querySelectorAll("input, select, textarea").forEach(function (field) {
+        field.disabled = inactive;
+      });
     });
   }
   function slugify(text) {

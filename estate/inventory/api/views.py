@@ -92,17 +92,23 @@ class ComponentViewSet(ServiceModelViewSet):
             return super().create(request, *args, **kwargs)
         if len(request.data) > settings.API_BULK_LIMIT:
             return payload_too_large(settings.API_BULK_LIMIT)
-        serializer = self.get_serializer(data=request.data, many=True)
+        serializer = self.get_serializer(data=request.data, many=True, allow_empty=False)
         serializer.is_valid(raise_exception=True)
         created = services.component_bulk_create(items=serializer.validated_data)
         rows = self.get_queryset().filter(pk__in=[c.pk for c in created])
         return Response(self.get_serializer(rows, many=True).data, status=status.HTTP_201_CREATED)
 
     def perform_create(self, serializer):
-        serializer.instance = services.component_create(data=serializer.validated_data)
+        component = services.component_create(data=serializer.validated_data)
+        serializer.instance = self._annotated(component)
 
     def perform_update(self, serializer):
-        serializer.instance = services.component_update(component=serializer.instance, data=serializer.validated_data)
+        component = services.component_update(component=serializer.instance, data=serializer.validated_data)
+        serializer.instance = self._annotated(component)
+
+    def _annotated(self, component):
+        # The response carries instance_count and tainted_count like the list does.
+        return self.get_queryset().get(pk=component.pk)
 
 
 class ImageViewSet(ServiceModelViewSet):
