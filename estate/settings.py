@@ -77,6 +77,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "estate.core",
     "estate.inventory",
+    "estate.telemetry",
+    "estate.patching",
     "estate.dashboard",
 ]
 
@@ -154,7 +156,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE: dict = {
+    # telemetry
+    # patching
+}
 
 # --- auth ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -29,4 +29,6 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("", include("estate.dashboard.urls")),
     path("", include("estate.inventory.urls")),
+    path("", include("estate.telemetry.urls")),
+    path("", include("estate.patching.urls")),
 ]

@@ -21,8 +21,7 @@ def validated_save(obj: models.Model, *, m2m: dict[str, Any] | None = None) -> m
             for name, values in (m2m or {}).items():
                 getattr(obj, name).set(values)
     except IntegrityError as exc:
-        obj.validate_unique()
-        obj.validate_constraints()
+        obj.full_clean()
         raise ValidationError("The change conflicts with a concurrent change; reload and try again.") from exc
     return obj
 

@@ -65,3 +65,13 @@ class InstanceState(models.TextChoices):
 
 
 LIVE_INSTANCE_STATES = (InstanceState.PENDING, InstanceState.RUNNING)
+
+
+class Health(models.TextChoices):
+    """Written by telemetry's evaluation (and by patching during a window); read by every page."""
+
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    DOWN = "down", "Down"
+    UNKNOWN = "unknown", "Unknown"
+    MAINTENANCE = "maintenance", "Maintenance"

@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from estate.inventory.choices import Category, Engine, InstanceState, Mode, Provider
+from estate.inventory.choices import Category, Engine, Health, InstanceState, Mode, Provider
 from estate.inventory.models import (
     Component,
     Environment,
@@ -52,6 +52,7 @@ class BooleanFilter(django_filters.BooleanFilter):
 class ComponentFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     mode = django_filters.ChoiceFilter(choices=Mode.choices)
+    health = django_filters.ChoiceFilter(choices=Health.choices)
     category = django_filters.ChoiceFilter(choices=Category.choices)
     environment = _slug_choice(Environment, "Environment")
     system = _slug_choice(System, "System")
@@ -66,6 +67,7 @@ class ComponentFilterSet(django_filters.FilterSet):
         fields=(
             ("name", "name"),
             ("mode", "mode"),
+            ("health", "health"),
             ("category", "category"),
             ("environment__name", "environment"),
             ("system__name", "system"),
@@ -80,6 +82,7 @@ class ComponentFilterSet(django_filters.FilterSet):
         fields = [
             "q",
             "mode",
+            "health",
             "category",
             "environment",
             "system",

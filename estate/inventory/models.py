@@ -14,6 +14,7 @@ from estate.inventory.choices import (
     Category,
     ClusterRole,
     Engine,
+    Health,
     InstanceState,
     Mode,
     Provider,
@@ -126,6 +127,9 @@ class Component(TimeStampedModel):
         blank=True,
         help_text="State kept on the instance itself (files in progress, local sessions, local queues).",
     )
+    health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN, db_index=True)
+    health_reason = models.CharField(max_length=300, blank=True)
+    health_changed_at = models.DateTimeField(null=True, blank=True)
     heartbeat_period_seconds = models.PositiveIntegerField(
         null=True,
         blank=True,
@@ -238,6 +242,7 @@ class Component(TimeStampedModel):
     def clean(self) -> None:
         """Report each rule of the constraints above on the field it concerns."""
         errors: dict[str, list[str]] = {}
+        self._clean_slug(errors)
         if self.category in STATEFUL_CATEGORIES and not self.holds_state:
             errors["holds_state"] = [STATEFUL_CATEGORY_MESSAGE.format(category=self.get_category_display().lower())]
         if self.holds_state and self.mode == Mode.IMMUTABLE:
@@ -260,6 +265,13 @@ class Component(TimeStampedModel):
             self._clean_cluster(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _clean_slug(self, errors: dict) -> None:
+        # The unique constraint spans two fields, so Django would report it on no field; say it on the slug.
+        if self.environment_id and self.slug:
+            taken = Component.objects.filter(environment_id=self.environment_id, slug=self.slug).exclude(pk=self.pk)
+            if taken.exists():
+                errors["slug"] = ["A component with this slug already exists in this environment."]
 
     def _clean_mode_fields(self, errors: dict, *, own: tuple, foreign: tuple, other: str) -> None:
         for name in own:
@@ -329,6 +341,9 @@ class Instance(TimeStampedModel):
     address = models.CharField(max_length=200, blank=True)
     zone = models.CharField(max_length=100, blank=True)
     launched_at = models.DateTimeField(default=timezone.now)
+    health = models.CharField(max_length=20, choices=Health.choices, default=Health.UNKNOWN)
+    health_reason = models.CharField(max_length=300, blank=True)
+    last_seen_at = models.DateTimeField(null=True, blank=True)
     tainted = models.BooleanField(default=False)
     taint_reason = models.CharField(max_length=300, blank=True)
     tainted_at = models.DateTimeField(null=True, blank=True)

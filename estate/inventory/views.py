@@ -11,6 +11,7 @@ from django.views.decorators.vary import vary_on_headers
 from estate.core.findings import finding_list, findings_per_component
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import KeysFirst, paginate
+from estate.core.panels import render_panels
 from estate.inventory import selectors, services
 from estate.inventory.filters import ComponentFilterSet
 from estate.inventory.forms import ComponentForm
@@ -62,6 +63,7 @@ def component_detail(request, pk: int):
             "component": component,
             "findings": findings,
             "instances": instances,
+            "panels": render_panels("component_detail", request, component),
             "crumbs": [INVENTORY_CRUMB, (component.name, None)],
         },
     )

@@ -44,7 +44,13 @@ def user_page(page: Page):
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
     page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-    page.on("requestfailed", lambda request: problems.append(f"failed: {request.url}"))
+    # A navigation cancels requests still in flight (net::ERR_ABORTED): that is the browser, not a fault.
+    page.on(
+        "requestfailed",
+        lambda request: (
+            "ERR_ABORTED" not in (request.failure or "") and problems.append(f"failed: {request.url} {request.failure}")
+        ),
+    )
     page.on(
         "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
     )

@@ -269,9 +269,8 @@ def test_immutable_without_a_provider_is_refused(api, env):
 def test_duplicate_slug_in_one_environment_is_refused(api, env):
     ImmutableComponentFactory(name="orders-api", slug="orders-api", environment=env)
     response = api.post(URL, immutable_payload(), format="json")
-    body = assert_error(response, 400)
+    body = assert_error(response, 400, "slug")
     assert "already exists" in body["detail"]
-    assert "__all__" not in body["errors"]
     assert Component.objects.count() == 1
 
 

@@ -4,7 +4,7 @@ import threading
 import time
 
 import pytest
-from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 
 from estate.core.errors import ApplicationError
@@ -295,7 +295,7 @@ def test_moving_a_clustered_bastion_to_another_environment_is_refused():
 def test_slug_is_unique_per_environment():
     services.component_create(data=_data())
     errors = _refused(**_data(name="orders-api again"))
-    assert errors == {NON_FIELD_ERRORS: [SLUG_TAKEN]}
+    assert errors == {"slug": [SLUG_TAKEN]}
     assert Component.objects.filter(slug="orders-api").count() == 1
 
 
@@ -311,7 +311,7 @@ def test_renaming_onto_a_taken_slug_is_refused():
     component = ImmutableComponentFactory(slug="free")
     with pytest.raises(ValidationError) as caught:
         services.component_update(component=component, data={"slug": "taken"})
-    assert caught.value.message_dict == {NON_FIELD_ERRORS: [SLUG_TAKEN]}
+    assert caught.value.message_dict == {"slug": [SLUG_TAKEN]}
     component.refresh_from_db()
     assert component.slug == "free"
 
@@ -410,7 +410,7 @@ def test_bulk_create_catches_duplicate_slugs_within_the_batch():
     ]
     with pytest.raises(ApplicationError) as caught:
         services.component_bulk_create(items=items)
-    assert caught.value.errors == {"2": {NON_FIELD_ERRORS: [SLUG_TAKEN]}}
+    assert caught.value.errors == {"2": {"slug": [SLUG_TAKEN]}}
     assert not Component.objects.exists()
 
 
@@ -424,7 +424,7 @@ def test_bulk_create_catches_a_clash_with_an_existing_component():
     existing = ImmutableComponentFactory(slug="orders-api")
     with pytest.raises(ApplicationError) as caught:
         services.component_bulk_create(items=[_data(name="fresh", slug="fresh"), _data()])
-    assert caught.value.errors == {"1": {NON_FIELD_ERRORS: [SLUG_TAKEN]}}
+    assert caught.value.errors == {"1": {"slug": [SLUG_TAKEN]}}
     assert list(Component.objects.all()) == [existing]
 
 
@@ -597,7 +597,7 @@ def test_concurrent_creates_of_one_slug_leave_one_row_and_one_validation_error()
     )
     assert isinstance(first, Component)
     assert isinstance(second, ValidationError), repr(second)
-    assert second.message_dict == {NON_FIELD_ERRORS: [SLUG_TAKEN]}
+    assert second.message_dict == {"slug": [SLUG_TAKEN]}
     assert list(Component.objects.values_list("name", flat=True)) == ["first"]
 
 
@@ -612,5 +612,5 @@ def test_concurrent_renames_onto_one_slug_leave_one_winner_and_one_validation_er
     )
     assert isinstance(first, Component)
     assert isinstance(second, ValidationError), repr(second)
-    assert second.message_dict == {NON_FIELD_ERRORS: [SLUG_TAKEN]}
+    assert second.message_dict == {"slug": [SLUG_TAKEN]}
     assert dict(Component.objects.values_list("pk", "slug")) == {a.pk: "wanted", b.pk: "b"}

@@ -153,7 +153,7 @@ def test_list_sorts_by_instance_count(client, viewer):
     response = client.get(LIST, {"ordering": "-instances"})
 
     assert _names(response.content) == ["many", "few", "none"]
-    assert [row[6] for row in table_rows(response.content, data_testid="component-table")] == ["3", "1", "0"]
+    assert [row[7] for row in table_rows(response.content, data_testid="component-table")] == ["3", "1", "0"]
     header = parse(response.content).find("a", aria_sort="descending")
     assert header.text == "Instances"
     assert "ordering=instances" in header.attrs["href"]

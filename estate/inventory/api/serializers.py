@@ -95,8 +95,10 @@ class ComponentSerializer(serializers.ModelSerializer):
             "provider", "current_image", "desired_instances", "max_instance_age_days",
             "ssh_enabled", "config_management_enabled",
             "engine", "engine_version", "cluster", "role", "patch_cadence_days", "expected_failover_seconds",
+            "health", "health_reason", "health_changed_at",
             "instance_count", "tainted_count", "created_at", "updated_at",
         ]  # fmt: skip
+        read_only_fields = ["health", "health_reason", "health_changed_at"]
         # The model's full_clean() in the service checks uniqueness and every rule.
         validators = []
 
@@ -132,7 +134,8 @@ class InstanceSerializer(serializers.ModelSerializer):
         model = Instance
         fields = [
             "id", "component", "external_id", "image", "state", "address", "zone", "launched_at",
-            "tainted", "taint_reason", "tainted_at", "created_at", "updated_at",
+            "tainted", "taint_reason", "tainted_at", "health", "health_reason", "last_seen_at",
+            "created_at", "updated_at",
         ]  # fmt: skip
-        read_only_fields = ["tainted_at"]
+        read_only_fields = ["tainted_at", "health", "health_reason", "last_seen_at"]
         validators = []
