@@ -1,6 +1,7 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
+from django.db import transaction
 
 from estate.inventory.demo import load_demo_estate
 
@@ -8,7 +9,9 @@ from estate.inventory.demo import load_demo_estate
 class Command(BaseCommand):
     help = "Load (or refresh) the demo estate and the demo login. Safe to run again."
 
+    @transaction.atomic
     def handle(self, *args, **options):
+        # Each app adds its part of the demo on top of the inventory, lowest app first.
         count = load_demo_estate()
         user, created = get_user_model().objects.get_or_create(
             username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
