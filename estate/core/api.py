@@ -6,7 +6,7 @@ from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDa
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
-from rest_framework import exceptions, parsers, status
+from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -17,16 +17,6 @@ from estate.core.errors import ApplicationError
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 1000
-
-
-class JSONParser(parsers.JSONParser):
-    """DRF's JSON parser; a document nested past Python's recursion limit is a 400, not a 500."""
-
-    def parse(self, stream, media_type=None, parser_context=None):
-        try:
-            return super().parse(stream, media_type, parser_context)
-        except RecursionError as exc:
-            raise exceptions.ParseError("JSON parse error - the document is nested too deeply.") from exc
 
 
 class PayloadTooLarge(exceptions.APIException):

@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
+from estate.core.filters import StableOrderingFilter
 from estate.inventory.choices import Category, Engine, Health, InstanceState, Mode, Provider
 from estate.inventory.models import (
     Component,
@@ -63,7 +64,7 @@ class ComponentFilterSet(django_filters.FilterSet):
     holds_state = BooleanFilter()
     provider = django_filters.ChoiceFilter(choices=Provider.choices)
     engine = django_filters.ChoiceFilter(choices=Engine.choices)
-    ordering = django_filters.OrderingFilter(
+    ordering = StableOrderingFilter(
         fields=(
             ("name", "name"),
             ("mode", "mode"),
@@ -113,7 +114,7 @@ class InstanceFilterSet(django_filters.FilterSet):
     state = django_filters.ChoiceFilter(choices=InstanceState.choices)
     tainted = BooleanFilter()
     external_id = django_filters.CharFilter()
-    ordering = django_filters.OrderingFilter(fields=("external_id", "launched_at", "state", "component__name"))
+    ordering = StableOrderingFilter(fields=("external_id", "launched_at", "state", "component__name"))
 
     class Meta:
         model = Instance
@@ -122,7 +123,7 @@ class InstanceFilterSet(django_filters.FilterSet):
 
 class ImageFilterSet(django_filters.FilterSet):
     component = django_filters.NumberFilter(field_name="component_id")
-    ordering = django_filters.OrderingFilter(fields=("built_at", "version"))
+    ordering = StableOrderingFilter(fields=("built_at", "version"))
 
     class Meta:
         model = Image
@@ -132,7 +133,7 @@ class ImageFilterSet(django_filters.FilterSet):
 class SystemFilterSet(django_filters.FilterSet):
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
     owner = _slug_choice(Team, "Owner team")
-    ordering = django_filters.OrderingFilter(fields=("name",))
+    ordering = StableOrderingFilter(fields=("name",))
 
     class Meta:
         model = System
