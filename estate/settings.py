@@ -161,13 +161,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # telemetry
-    "telemetry-evaluate-health": {"task": "estate.telemetry.tasks.evaluate_health", "schedule": 30.0},
-    "telemetry-rollup-and-purge": {"task": "estate.telemetry.tasks.rollup_and_purge", "schedule": 300.0},
     # patching
-    "patching-start-due": {"task": "estate.patching.tasks.start_due_occurrences", "schedule": 60.0},
-    "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
-    "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
-    "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
 }
 
 # --- auth ----------------------------------------------------------------------------------
@@ -272,30 +266,3 @@ LOGGING = {
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "estate-demo")
-
-# --- telemetry -----------------------------------------------------------------------------
-TELEMETRY_BATCH_LIMIT = env_int("TELEMETRY_BATCH_LIMIT", 10000)
-TELEMETRY_MAX_BODY_BYTES = env_int("TELEMETRY_MAX_BODY_BYTES", 16 * 1024 * 1024)
-TELEMETRY_MAX_FUTURE_SECONDS = env_int("TELEMETRY_MAX_FUTURE_SECONDS", 300)
-TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 7)
-TELEMETRY_ROLLUP_RETENTION_DAYS = env_int("TELEMETRY_ROLLUP_RETENTION_DAYS", 400)
-TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS = env_int("TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS", 400)
-TELEMETRY_IDEMPOTENCY_HOURS = env_int("TELEMETRY_IDEMPOTENCY_HOURS", 24)
-TELEMETRY_DEFAULT_GRACE_SECONDS = env_int("TELEMETRY_DEFAULT_GRACE_SECONDS", 60)
-PROMETHEUS_URL = env_str("PROMETHEUS_URL")
-PROMETHEUS_TIMEOUT_SECONDS = env_int("PROMETHEUS_TIMEOUT_SECONDS", 5)
-# /metrics is open when empty (scraped on a private network); else it wants "Authorization: Bearer <token>".
-METRICS_TOKEN = env_str("METRICS_TOKEN")
-MIDDLEWARE = ["estate.telemetry.metrics.RequestMetricsMiddleware", *MIDDLEWARE]
-
-# --- patching ------------------------------------------------------------------------------
-# How far ahead conflicts are checked and slots are held for the database's exclusion constraint.
-PATCHING_HORIZON_DAYS = env_int("PATCHING_HORIZON_DAYS", 190)
-PATCHING_REMINDER_MINUTES = env_int("PATCHING_REMINDER_MINUTES", 60)
-PATCHING_REMINDER_EMAILS = env_list("PATCHING_REMINDER_EMAILS")
-PATCHING_WEBHOOK_URL = env_str("PATCHING_WEBHOOK_URL")
-PATCHING_WEBHOOK_SECRET = env_str("PATCHING_WEBHOOK_SECRET")
-PATCHING_SILENCE_GRACE_MINUTES = env_int("PATCHING_SILENCE_GRACE_MINUTES", 15)
-ALERTMANAGER_URL = env_str("ALERTMANAGER_URL")
-# The alert label that carries a component's slug.
-ALERTMANAGER_MATCHER_LABEL = env_str("ALERTMANAGER_MATCHER_LABEL", "component")
