@@ -137,6 +137,9 @@ if REDIS_URL:
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
+# Estate-wide totals (dashboard, findings counts) are cached this long; any inventory write drops them.
+ESTATE_FIGURES_CACHE_SECONDS = env_int("ESTATE_FIGURES_CACHE_SECONDS", 30)
+
 # --- Celery: the database row is the truth, the message only a wake-up call -----------------
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if REDIS_URL:

@@ -99,3 +99,9 @@ def token_api(admin_user) -> APIClient:
 def fast_password_hashing(settings):
     """Password hashing is deliberately slow; tests log in hundreds of times."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def uncached_figures(settings):
+    """Tests change the estate through factories, which bypass the cache's invalidation."""
+    settings.ESTATE_FIGURES_CACHE_SECONDS = 0

@@ -7,6 +7,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, models, transaction
 
+from estate.core.cache import estate_changed
+
 
 def validated_save(obj: models.Model, *, m2m: dict[str, Any] | None = None) -> models.Model:
     """full_clean() then save, turning a lost race on a constraint into a ValidationError.
@@ -23,6 +25,7 @@ def validated_save(obj: models.Model, *, m2m: dict[str, Any] | None = None) -> m
     except IntegrityError as exc:
         obj.full_clean()
         raise ValidationError("The change conflicts with a concurrent change; reload and try again.") from exc
+    estate_changed()
     return obj
 
 
@@ -36,3 +39,10 @@ def assign(obj: models.Model, data: dict[str, Any]) -> dict[str, Any]:
         else:
             setattr(obj, name, value)
     return m2m
+
+
+def validated_delete(obj: models.Model) -> None:
+    """Delete and drop the cached estate-wide figures; protected references raise ProtectedError (a 409)."""
+    with transaction.atomic():
+        obj.delete()
+        estate_changed()

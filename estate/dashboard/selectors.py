@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from estate.core.cache import cached_figures
 from estate.core.findings import finding_counts, finding_kinds, severity_counts
 from estate.inventory.choices import Category, Mode
 from estate.inventory.selectors import estate_summary, mode_by_category
@@ -12,8 +13,9 @@ def _percent(part: int, whole: int) -> int:
 
 
 def dashboard_data() -> dict:
-    summary = estate_summary()
-    counts = finding_counts()
+    # Totals over the whole estate cost a scan of it; they are cached briefly (see core/cache.py).
+    summary = dict(cached_figures("estate_summary", estate_summary))
+    counts = cached_figures("finding_counts", finding_counts)
     summary["truly_immutable_percent"] = _percent(summary["truly_immutable"], summary["stateless"])
     summary["immutable_percent"] = _percent(summary["immutable"], summary["total"])
     return {
@@ -26,7 +28,7 @@ def dashboard_data() -> dict:
 
 def _category_chart() -> dict:
     """Components per category and mode, shaped for a stacked bar chart."""
-    rows = mode_by_category()
+    rows = cached_figures("mode_by_category", mode_by_category)
     categories = [c for c in Category if any(r["category"] == c for r in rows)]
     series = {mode: [0] * len(categories) for mode in Mode}
     for row in rows:

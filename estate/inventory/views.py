@@ -12,6 +12,7 @@ from estate.core.findings import finding_list, findings_per_component
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import KeysFirst, paginate
 from estate.core.panels import render_panels
+from estate.core.services import validated_delete
 from estate.inventory import selectors, services
 from estate.inventory.filters import ComponentFilterSet
 from estate.inventory.forms import ComponentForm
@@ -123,6 +124,6 @@ def component_edit(request, pk: int):
 @require_POST
 def component_delete(request, pk: int):
     component = get_object_or_404(Component, pk=pk)
-    component.delete()
+    validated_delete(component)
     messages.success(request, f"Component {component.name} deleted.")
     return redirect("component_list")

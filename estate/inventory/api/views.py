@@ -7,7 +7,7 @@ from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
 from estate.core.api import payload_too_large
-from estate.core.services import assign, validated_save
+from estate.core.services import assign, validated_delete, validated_save
 from estate.inventory import selectors, services
 from estate.inventory.api import serializers
 from estate.inventory.filters import (
@@ -43,6 +43,9 @@ class ServiceModelViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         obj = serializer.instance
         serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
+
+    def perform_destroy(self, instance):
+        validated_delete(instance)
 
 
 class TeamViewSet(ServiceModelViewSet):
