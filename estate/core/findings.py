@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db.models import Count, QuerySet
 
+from estate.core.cache import cached_figures
 from estate.core.choices import SEVERITY_ORDER, Severity
 
 
@@ -93,6 +94,19 @@ def finding_counts(
     """Number of findings per kind slug, for every kind or for those the filters select."""
     ids = None if component_ids is None else list(component_ids)
     return {k.slug: _violators(k, ids).count() for k in finding_kinds(severity=severity, slug=kind)}
+
+
+def estate_finding_counts(
+    *,
+    severity: str | None = None,
+    kind: str | None = None,
+    component_ids: Iterable[int] | None = None,
+) -> dict[str, int]:
+    """finding_counts(), with the estate-wide figures read from the short-lived cache (core/cache.py)."""
+    if component_ids is not None:
+        return finding_counts(severity=severity, kind=kind, component_ids=component_ids)
+    every = cached_figures("finding_counts", finding_counts)
+    return {k.slug: every[k.slug] for k in finding_kinds(severity=severity, slug=kind)}
 
 
 def severity_counts(counts: dict[str, int]) -> dict[str, int]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from estate.core.cache import cached_figures
-from estate.core.findings import finding_counts, finding_kinds, severity_counts
+from estate.core.findings import estate_finding_counts, finding_kinds, severity_counts
 from estate.inventory.choices import Category, Mode
 from estate.inventory.selectors import estate_summary, mode_by_category
 
@@ -15,7 +15,7 @@ def _percent(part: int, whole: int) -> int:
 def dashboard_data() -> dict:
     # Totals over the whole estate cost a scan of it; they are cached briefly (see core/cache.py).
     summary = dict(cached_figures("estate_summary", estate_summary))
-    counts = cached_figures("finding_counts", finding_counts)
+    counts = estate_finding_counts()
     summary["truly_immutable_percent"] = _percent(summary["truly_immutable"], summary["stateless"])
     summary["immutable_percent"] = _percent(summary["immutable"], summary["total"])
     return {

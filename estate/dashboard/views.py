@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import render
 
-from estate.core.findings import finding_counts, finding_list
+from estate.core.findings import estate_finding_counts, finding_list
 from estate.core.paging import paginate
 from estate.dashboard.forms import FindingQuery
 from estate.dashboard.selectors import dashboard_data
@@ -23,7 +23,7 @@ class _CountedFindings:
 
     def __init__(self, filters: dict):
         self.filters = filters
-        self.counts = finding_counts(**filters)
+        self.counts = estate_finding_counts(**filters)
         self.total = sum(self.counts.values())
 
     def count(self) -> int:

@@ -9,7 +9,7 @@ from rest_framework.utils.urls import replace_query_param
 
 from estate.core.api import Pagination
 from estate.core.choices import Severity
-from estate.core.findings import finding_counts, finding_kinds, finding_list
+from estate.core.findings import estate_finding_counts, finding_kinds, finding_list
 from estate.dashboard.api.serializers import FindingKindSerializer, FindingSerializer
 from estate.dashboard.forms import FindingQuery
 
@@ -21,7 +21,8 @@ class FindingPagination(Pagination):
         self.request = request
         size = self.get_page_size(request)
         number = self._page_number(request)
-        total, page = finding_list(**filters, offset=(number - 1) * size, limit=size)
+        counts = estate_finding_counts(**filters)
+        total, page = finding_list(**filters, offset=(number - 1) * size, limit=size, counts=counts)
         self.total, self.number, self.size = total, number, size
         return page
 
@@ -75,6 +76,6 @@ class FindingViewSet(viewsets.ViewSet):
     @action(detail=False)
     def kinds(self, request):
         """Every finding kind with its current count."""
-        counts = finding_counts()
+        counts = estate_finding_counts()
         rows = [{"kind": kind, "count": counts[kind.slug]} for kind in finding_kinds()]
         return Response(FindingKindSerializer(rows, many=True).data)
