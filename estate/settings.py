@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "estate.inventory",
     "estate.telemetry",
     "estate.patching",
+    "estate.operations",
     "estate.dashboard",
 ]
 
@@ -165,6 +166,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # telemetry
     # patching
+    # operations
 }
 
 # --- auth ----------------------------------------------------------------------------------

@@ -31,4 +31,5 @@ urlpatterns = [
     path("", include("estate.inventory.urls")),
     path("", include("estate.telemetry.urls")),
     path("", include("estate.patching.urls")),
+    path("", include("estate.operations.urls")),
 ]
