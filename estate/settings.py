@@ -166,6 +166,10 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # telemetry
     # patching
+    "patching-start-due": {"task": "estate.patching.tasks.start_due_occurrences", "schedule": 60.0},
+    "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
+    "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
+    "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
     # operations
 }
 
@@ -271,3 +275,17 @@ LOGGING = {
 
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "estate-demo")
+
+# --- patching ------------------------------------------------------------------------------
+# How far ahead conflicts are checked and slots are held for the database's exclusion constraint.
+PATCHING_HORIZON_DAYS = env_int("PATCHING_HORIZON_DAYS", 190)
+PATCHING_REMINDER_MINUTES = env_int("PATCHING_REMINDER_MINUTES", 60)
+PATCHING_REMINDER_EMAILS = env_list("PATCHING_REMINDER_EMAILS")
+PATCHING_WEBHOOK_URL = env_str("PATCHING_WEBHOOK_URL")
+PATCHING_WEBHOOK_SECRET = env_str("PATCHING_WEBHOOK_SECRET")
+PATCHING_SILENCE_GRACE_MINUTES = env_int("PATCHING_SILENCE_GRACE_MINUTES", 15)
+# The domain part of the feed's event UIDs: keep it fixed, or calendar clients duplicate events.
+PATCHING_ICAL_DOMAIN = env_str("PATCHING_ICAL_DOMAIN", "estate")
+ALERTMANAGER_URL = env_str("ALERTMANAGER_URL")
+# The alert label that carries a component's slug.
+ALERTMANAGER_MATCHER_LABEL = env_str("ALERTMANAGER_MATCHER_LABEL", "component")

@@ -4,3 +4,14 @@ from django.apps import AppConfig
 class PatchingConfig(AppConfig):
     name = "estate.patching"
     label = "patching"
+
+    def ready(self) -> None:
+        from estate.core.panels import Panel, register_panel
+        from estate.patching.findings import register_all
+        from estate.patching.panels import component_panel
+
+        register_all()
+        register_panel(
+            "component_detail",
+            Panel(slug="patching", template="patching/panel_component.html", context=component_panel, order=20),
+        )

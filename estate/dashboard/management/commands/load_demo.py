@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from estate.inventory.demo import load_demo_estate
+from estate.patching.demo import load_demo_patching
 
 
 class Command(BaseCommand):
@@ -13,6 +14,7 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         # Each app adds its part of the demo on top of the inventory, lowest app first.
         count = load_demo_estate()
+        load_demo_patching()
         user, created = get_user_model().objects.get_or_create(
             username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
         )

@@ -1,0 +1,147 @@
+"""API shapes; the rules are the services'."""
+
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from estate.inventory.models import Component, Environment, System
+from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+
+
+class PatchWindowSerializer(serializers.ModelSerializer):
+    components = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all(), many=True)
+    runbook = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
+    warnings = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PatchWindow
+        fields = [
+            "id", "title", "description", "components", "start", "duration", "time_zone", "rrule", "series_end",
+            "change_kind", "impact_kind", "impact_seconds", "impact_notes", "runbook", "paused", "warnings",
+            "created_at", "updated_at",
+        ]  # fmt: skip
+        read_only_fields = ["paused", "series_end"]
+
+    def get_warnings(self, obj) -> list[str]:
+        return [c.as_dict()["message"] for c in getattr(obj, "warnings", [])]
+
+
+class PatchWindowDraftSerializer(PatchWindowSerializer):
+    """A draft to check: every field optional, so a partial change of a window can be checked."""
+
+    window = serializers.PrimaryKeyRelatedField(queryset=PatchWindow.objects.all(), required=False, allow_null=True)
+
+    class Meta(PatchWindowSerializer.Meta):
+        fields = ["window", "components", "start", "duration", "time_zone", "rrule"]
+        extra_kwargs = {name: {"required": False} for name in ["start", "duration", "time_zone", "rrule"]}
+
+
+class ConflictSerializer(serializers.Serializer):
+    rule = serializers.CharField()
+    severity = serializers.CharField()
+    message = serializers.CharField()
+    at = serializers.DateTimeField()
+    other_window = serializers.IntegerField(allow_null=True)
+    freeze = serializers.IntegerField(allow_null=True)
+
+
+class OccurrenceSerializer(serializers.Serializer):
+    """An occurrence, stored or not yet: `key` (window-epoch) is its stable identity."""
+
+    key = serializers.CharField()
+    id = serializers.IntegerField(source="pk", allow_null=True)
+    window = serializers.IntegerField(source="window.pk")
+    title = serializers.CharField(source="window.title")
+    change_kind = serializers.CharField(source="window.change_kind")
+    original_start = serializers.DateTimeField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    status = serializers.CharField()
+    moved = serializers.BooleanField()
+    ran_by = serializers.SerializerMethodField()
+    notes = serializers.SerializerMethodField()
+    engine_version_before = serializers.SerializerMethodField()
+    engine_version_after = serializers.SerializerMethodField()
+    steps_done = serializers.SerializerMethodField()
+    overdue = serializers.SerializerMethodField()
+
+    def _row(self, obj):
+        return obj if isinstance(obj, Occurrence) else obj.row
+
+    def get_ran_by(self, obj) -> str | None:
+        row = self._row(obj)
+        return row.ran_by.get_username() if row and row.ran_by else None
+
+    def get_notes(self, obj) -> str:
+        row = self._row(obj)
+        return row.notes if row else ""
+
+    def get_engine_version_before(self, obj) -> str:
+        row = self._row(obj)
+        return row.engine_version_before if row else ""
+
+    def get_engine_version_after(self, obj) -> str:
+        row = self._row(obj)
+        return row.engine_version_after if row else ""
+
+    def get_steps_done(self, obj) -> list[int]:
+        row = self._row(obj)
+        return row.steps_done if row else []
+
+    def get_overdue(self, obj) -> bool:
+        row = self._row(obj)
+        return bool(row and row.overdue_at)
+
+
+class OccurrenceActionSerializer(serializers.Serializer):
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+    engine_version_before = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    engine_version_after = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    steps_done = serializers.ListField(child=serializers.IntegerField(), required=False)
+    failed = serializers.BooleanField(required=False, default=False)
+
+
+class OccurrenceMoveSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+
+
+class ChangeFreezeSerializer(serializers.ModelSerializer):
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all(), required=False, allow_null=True
+    )
+    system = serializers.SlugRelatedField(
+        slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True
+    )
+
+    class Meta:
+        model = ChangeFreeze
+        fields = ["id", "name", "reason", "scope", "environment", "system", "start", "end", "source_uid",
+                  "created_at", "updated_at"]  # fmt: skip
+        read_only_fields = ["source_uid"]
+
+
+class FreezeImportSerializer(serializers.Serializer):
+    file = serializers.FileField()
+    scope = serializers.CharField(required=False, default="all")
+    environment = serializers.SlugRelatedField(
+        slug_field="slug", queryset=Environment.objects.all(), required=False, allow_null=True
+    )
+    system = serializers.SlugRelatedField(
+        slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True
+    )
+
+
+class FeedTokenSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FeedToken
+        fields = ["id", "name", "filters", "url", "created_at", "revoked_at", "last_used_at"]
+        read_only_fields = ["created_at", "revoked_at", "last_used_at"]
+
+    def get_url(self, obj) -> str:
+        from django.urls import reverse
+
+        path = reverse("patch_feed", args=[obj.key])
+        request = self.context.get("request")
+        return request.build_absolute_uri(path) if request else path

@@ -1,0 +1,238 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from django.shortcuts import get_object_or_404
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.parsers import MultiPartParser
+from rest_framework.response import Response
+
+from estate.core.services import assign, validated_save
+from estate.inventory.api.views import ModelPermissions
+from estate.patching import ical, selectors, services
+from estate.patching.api import serializers
+from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+
+MAX_RANGE = timedelta(days=400)
+FILTER_PARAMS = [
+    OpenApiParameter(name, str, required=False)
+    for name in ("environment", "system", "team", "component", "change_kind")
+]
+
+
+def query_filters(params) -> dict:
+    return {name: params.get(name) for name in services.FEED_FILTERS if params.get(name)}
+
+
+def query_range(params) -> tuple[datetime, datetime]:
+    """?start=&end= (ISO 8601; a date means midnight UTC), at most 400 days apart."""
+    bounds = []
+    for name in ("start", "end"):
+        raw = (params.get(name) or "").replace(" ", "+")
+        value = parse_datetime(raw) if raw else None
+        if value is None and len(raw) == 10:
+            value = parse_datetime(raw + "T00:00:00")
+        if value is None:
+            raise ValidationError({name: ["Give an ISO 8601 date or date-time."]})
+        bounds.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+    if not bounds[0] < bounds[1] or bounds[1] - bounds[0] > MAX_RANGE:
+        raise ValidationError({"end": ["The range ends after it starts and spans at most 400 days."]})
+    return bounds[0], bounds[1]
+
+
+def occurrence_by_key(key: str) -> Occurrence:
+    """The stored row of the occurrence `<window id>-<epoch of its original start>`, created on first use."""
+    window_id, _, epoch = key.partition("-")
+    if not (window_id.isdigit() and epoch.isdigit()):
+        raise NotFound("Occurrence keys look like <window id>-<epoch seconds>.")
+    window = get_object_or_404(PatchWindow, pk=int(window_id))
+    return services.occurrence_materialise(window, datetime.fromtimestamp(int(epoch), tz=UTC))
+
+
+class PatchWindowViewSet(viewsets.ModelViewSet):
+    """Patch windows. Writes are checked against the conflict rules (409 with the conflicts)."""
+
+    serializer_class = serializers.PatchWindowSerializer
+    permission_classes = [ModelPermissions]
+    queryset = PatchWindow.objects.none()
+
+    def get_queryset(self):
+        return selectors.window_list(query_filters(self.request.query_params)).order_by("start", "pk")
+
+    @extend_schema(parameters=FILTER_PARAMS)
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    def perform_create(self, serializer):
+        serializer.instance = services.window_save(data=serializer.validated_data, actor=self.request.user)
+
+    def perform_update(self, serializer):
+        serializer.instance = services.window_save(window=serializer.instance, data=serializer.validated_data)
+
+    def perform_destroy(self, instance):
+        services.window_delete(window=instance)
+
+    @extend_schema(request=None, responses=serializers.PatchWindowSerializer)
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        window = services.window_set_paused(window=self.get_object(), paused=True)
+        return Response(self.get_serializer(window).data)
+
+    @extend_schema(request=None, responses=serializers.PatchWindowSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        window = services.window_set_paused(window=self.get_object(), paused=False)
+        return Response(self.get_serializer(window).data)
+
+    @extend_schema(request=serializers.PatchWindowDraftSerializer, responses=serializers.ConflictSerializer(many=True))
+    @action(
+        detail=False, methods=["post"], url_path="conflicts-check", permission_classes=[permissions.IsAuthenticated]
+    )
+    def conflicts_check(self, request):
+        """POST a draft window (or a change to one), get back the conflicts it would meet."""
+        draft = serializers.PatchWindowDraftSerializer(data=request.data)
+        draft.is_valid(raise_exception=True)
+        data = dict(draft.validated_data)
+        window = data.pop("window", None)
+        if not window and not all(name in data for name in ("start", "duration", "components")):
+            raise ValidationError({"non_field_errors": ["A new window needs components, start and duration."]})
+        conflicts = services.window_check(data=data, window=window)
+        return Response([c.as_dict() for c in conflicts])
+
+
+class OccurrenceViewSet(viewsets.GenericViewSet):
+    """Occurrences of every window over a range (?start=&end=), stored or not; actions by key."""
+
+    serializer_class = serializers.OccurrenceSerializer
+    queryset = Occurrence.objects.none()
+    # The id is the occurrence's key, "<window id>-<epoch of its original start>": stable before
+    # and after the occurrence is stored, so a calendar event and the API name it the same way.
+    lookup_field = "key"
+    lookup_url_kwarg = "id"
+    lookup_value_regex = r"\d+-\d+"
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[OpenApiParameter("start", str, required=True), OpenApiParameter("end", str, required=True)]
+        + FILTER_PARAMS
+    )
+    def list(self, request):
+        start, end = query_range(request.query_params)
+        windows = selectors.active_in(selectors.window_list(query_filters(request.query_params)), start, end)
+        return Response(self.get_serializer(selectors.occurrences_between(windows, start, end), many=True).data)
+
+    def retrieve(self, request, id=None):
+        return Response(self._data(occurrence_by_key(id)))
+
+    def _data(self, row: Occurrence) -> dict:
+        view = selectors.occurrence_find(row.window, row.original_start)
+        return self.get_serializer(view).data
+
+    def _act(self, request, key: str, do, status_code=status.HTTP_200_OK):
+        if not request.user.has_perm("patching.change_occurrence"):
+            self.permission_denied(request, message="You may not act on occurrences.")
+        row = do(occurrence_by_key(key))
+        return Response(self._data(row), status=status_code)
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def start(self, request, id=None):
+        return self._act(request, id, lambda o: services.occurrence_start(occurrence=o, actor=request.user))
+
+    @extend_schema(request=serializers.OccurrenceActionSerializer)
+    @action(detail=True, methods=["post"])
+    def complete(self, request, id=None):
+        body = serializers.OccurrenceActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return self._act(
+            request, id, lambda o: services.occurrence_close(occurrence=o, actor=request.user, **body.validated_data)
+        )
+
+    @extend_schema(request=serializers.OccurrenceActionSerializer)
+    @action(detail=True, methods=["post"])
+    def skip(self, request, id=None):
+        notes = request.data.get("notes", "")
+        return self._act(request, id, lambda o: services.occurrence_skip(occurrence=o, actor=request.user, notes=notes))
+
+    @extend_schema(request=serializers.OccurrenceActionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request, id=None):
+        notes = request.data.get("notes", "")
+        return self._act(
+            request, id, lambda o: services.occurrence_skip(occurrence=o, actor=request.user, notes=notes, cancel=True)
+        )
+
+    @extend_schema(request=serializers.OccurrenceMoveSerializer)
+    @action(detail=True, methods=["post"])
+    def move(self, request, id=None):
+        body = serializers.OccurrenceMoveSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        start = body.validated_data["start"]
+        return self._act(request, id, lambda o: services.occurrence_move(occurrence=o, start=start, actor=request.user))
+
+    @extend_schema(request=serializers.OccurrenceActionSerializer)
+    @action(detail=True, methods=["post"])
+    def tick(self, request, id=None):
+        body = serializers.OccurrenceActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        steps = body.validated_data.get("steps_done", [])
+        return self._act(request, id, lambda o: services.occurrence_tick(occurrence=o, steps_done=steps))
+
+
+class ChangeFreezeViewSet(viewsets.ModelViewSet):
+    queryset = ChangeFreeze.objects.select_related("environment", "system")
+    serializer_class = serializers.ChangeFreezeSerializer
+    permission_classes = [ModelPermissions]
+
+    def perform_create(self, serializer):
+        obj = ChangeFreeze()
+        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
+
+    def perform_update(self, serializer):
+        obj = serializer.instance
+        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
+
+    @extend_schema(request={"multipart/form-data": serializers.FreezeImportSerializer}, responses=dict)
+    @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
+    def import_ics(self, request):
+        """Import change freezes from an .ics file (multipart field `file`)."""
+        if not request.user.has_perm("patching.add_changefreeze"):
+            self.permission_denied(request)
+        body = serializers.FreezeImportSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        counts = ical.freezes_import(
+            content=data["file"].read(),
+            scope=data.get("scope", "all"),
+            environment=data.get("environment"),
+            system=data.get("system"),
+        )
+        return Response(counts, status=status.HTTP_201_CREATED)
+
+
+class FeedTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
+    """Your read-only iCalendar feed tokens; revoke one and its URL stops working."""
+
+    serializer_class = serializers.FeedTokenSerializer
+    queryset = FeedToken.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return FeedToken.objects.none()
+        return FeedToken.objects.filter(user=self.request.user)
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        serializer.instance = services.feed_token_create(
+            user=self.request.user, name=data.get("name", ""), filters=data.get("filters") or {}
+        )
+
+    @extend_schema(request=None)
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        token = services.feed_token_revoke(token=self.get_object())
+        return Response(self.get_serializer(token).data)

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from estate.core.models import TimeStampedModel
+from estate.inventory.models import Component, Environment, System
+from estate.patching.choices import ChangeKind, FreezeScope, ImpactKind, OccurrenceStatus
+from estate.patching.recurrence import is_first_occurrence, validate_rrule
+
+MIN_DURATION = timedelta(minutes=5)
+MAX_DURATION = timedelta(days=2)
+
+
+def validate_time_zone(value: str) -> None:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValidationError(
+            f"“{value}” is not an IANA time zone (e.g. Europe/Paris, America/New_York, UTC)."
+        ) from exc
+
+
+class PatchWindow(TimeStampedModel):
+    """A possibly recurring maintenance slot for bastion components.
+
+    `start` is the first occurrence; recurrence keeps its wall-clock time in `time_zone`, so a
+    02:00 Europe/Paris window stays at 02:00 local across daylight-saving changes.
+    """
+
+    title = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    components = models.ManyToManyField(Component, related_name="patch_windows")
+    start = models.DateTimeField(help_text="The first occurrence.")
+    duration = models.DurationField(help_text="How long each occurrence lasts (HH:MM:SS).")
+    time_zone = models.CharField(max_length=64, default="UTC", validators=[validate_time_zone])
+    rrule = models.CharField(
+        max_length=500,
+        blank=True,
+        validators=[validate_rrule],
+        verbose_name="recurrence",
+        help_text="An RFC 5545 RRULE, e.g. FREQ=WEEKLY;BYDAY=TU or FREQ=MONTHLY;BYDAY=2TU;UNTIL=20271231T000000Z. "
+        "Empty for a one-off window.",
+    )
+    series_end = models.DateTimeField(null=True, blank=True, editable=False, help_text="End of the last occurrence.")
+    change_kind = models.CharField(max_length=20, choices=ChangeKind.choices, default=ChangeKind.OS_PATCH)
+    impact_kind = models.CharField(max_length=20, choices=ImpactKind.choices, default=ImpactKind.FAILOVER_ERRORS)
+    impact_seconds = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MaxValueValidator(7 * 86400)], help_text="Seconds of the expected impact."
+    )
+    impact_notes = models.CharField(max_length=300, blank=True)
+    runbook = models.JSONField(default=list, blank=True, help_text="Ordered steps.")
+    paused = models.BooleanField(default=False, help_text="Skip the series until resumed.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["start", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(duration__gte=MIN_DURATION) & Q(duration__lte=MAX_DURATION),
+                name="patch_window_duration_bounds",
+                violation_error_message="A window lasts between 5 minutes and 2 days.",
+            ),
+        ]
+        indexes = [models.Index(fields=["paused", "start", "series_end"])]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("patch_window_edit", args=[self.pk])
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.time_zone)
+
+    def clean(self) -> None:
+        errors = {}
+        if self.duration is not None and not (MIN_DURATION <= self.duration <= MAX_DURATION):
+            errors["duration"] = ["A window lasts between 5 minutes and 2 days."]
+        if self.start and self.rrule and self.time_zone and not errors.get("rrule"):
+            self._clean_first_occurrence(errors)
+        steps = self.runbook
+        if not isinstance(steps, list) or not all(isinstance(s, str) and s.strip() for s in steps):
+            errors["runbook"] = ["The runbook is a list of non-empty steps."]
+        if errors:
+            raise ValidationError(errors)
+
+    def _clean_first_occurrence(self, errors: dict) -> None:
+        try:
+            validate_rrule(self.rrule)
+            validate_time_zone(self.time_zone)
+        except ValidationError:
+            return  # reported on the field itself
+        if not is_first_occurrence(start=self.start, time_zone=self.time_zone, rule=self.rrule):
+            errors["start"] = [
+                "The start must itself be an occurrence of the recurrence (e.g. a Tuesday for BYDAY=TU), "
+                "as calendar clients count it as the first one."
+            ]
+
+
+class Occurrence(TimeStampedModel):
+    """One concrete slot of a window, stored once something happens to it.
+
+    Identity is (window, original_start): moving or skipping it records an exception and leaves
+    the series as it is.
+    """
+
+    window = models.ForeignKey(PatchWindow, on_delete=models.CASCADE, related_name="occurrences")
+    original_start = models.DateTimeField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=20, choices=OccurrenceStatus.choices, default=OccurrenceStatus.PLANNED)
+    ran_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    notes = models.TextField(blank=True)
+    engine_version_before = models.CharField(max_length=50, blank=True)
+    engine_version_after = models.CharField(max_length=50, blank=True)
+    steps_done = models.JSONField(default=list, blank=True, help_text="Indexes of the runbook steps ticked off.")
+    started_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    overdue_at = models.DateTimeField(null=True, blank=True, help_text="When it was flagged as not closed in time.")
+    reminded_at = models.DateTimeField(null=True, blank=True)
+    silence_ids = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["start", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["window", "original_start"], name="occurrence_unique_per_window_start"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="occurrence_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["status", "start"]), models.Index(fields=["start", "end"])]
+
+    def __str__(self) -> str:
+        return f"{self.window.title} at {self.start:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def key(self) -> str:
+        return occurrence_key(self.window_id, self.original_start)
+
+    @property
+    def moved(self) -> bool:
+        return self.start != self.original_start
+
+
+def occurrence_key(window_id: int, original_start) -> str:
+    return f"{window_id}-{int(original_start.timestamp())}"
+
+
+class Slot(models.Model):
+    """A component taken down by an occurrence, for the next months: what the database guards.
+
+    On PostgreSQL an exclusion constraint (btree_gist) forbids two slots of one component from
+    overlapping, so two simultaneous requests cannot both plan the same database. Skipped and
+    cancelled occurrences and paused windows hold no slot.
+    """
+
+    window = models.ForeignKey(PatchWindow, on_delete=models.CASCADE, related_name="slots")
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="patch_slots")
+    original_start = models.DateTimeField()
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["window", "component", "original_start"], name="slot_unique"),
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="slot_ends_after_start"),
+        ]
+        indexes = [models.Index(fields=["component", "start"]), models.Index(fields=["start"])]
+
+    def __str__(self) -> str:
+        return f"{self.component_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M}"
+
+
+class ChangeFreeze(TimeStampedModel):
+    """A named period in which no occurrence may fall: estate-wide, one environment or one system."""
+
+    name = models.CharField(max_length=200)
+    reason = models.TextField(blank=True)
+    scope = models.CharField(max_length=20, choices=FreezeScope.choices, default=FreezeScope.ALL)
+    environment = models.ForeignKey(Environment, null=True, blank=True, on_delete=models.CASCADE)
+    system = models.ForeignKey(System, null=True, blank=True, on_delete=models.CASCADE)
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    source_uid = models.CharField(max_length=300, blank=True, help_text="UID of the imported iCalendar event.")
+
+    class Meta:
+        ordering = ["start", "pk"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gt=F("start")), name="freeze_ends_after_start"),
+            models.CheckConstraint(
+                condition=Q(scope=FreezeScope.ALL, environment__isnull=True, system__isnull=True)
+                | Q(scope=FreezeScope.ENVIRONMENT, environment__isnull=False, system__isnull=True)
+                | Q(scope=FreezeScope.SYSTEM, system__isnull=False, environment__isnull=True),
+                name="freeze_scope_matches_target",
+                violation_error_message="Pick the environment or the system the freeze applies to, and only that.",
+            ),
+        ]
+        indexes = [models.Index(fields=["start", "end"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def target(self) -> str:
+        if self.scope == FreezeScope.ENVIRONMENT:
+            return f"environment {self.environment}"
+        if self.scope == FreezeScope.SYSTEM:
+            return f"system {self.system}"
+        return "all components"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.start and self.end and self.end <= self.start:
+            errors["end"] = ["The freeze ends after it starts."]
+        if self.scope == FreezeScope.ENVIRONMENT and not self.environment_id:
+            errors["environment"] = ["Pick the environment this freeze applies to."]
+        if self.scope == FreezeScope.SYSTEM and not self.system_id:
+            errors["system"] = ["Pick the system this freeze applies to."]
+        if errors:
+            raise ValidationError(errors)
+
+
+class FeedToken(models.Model):
+    """A read-only, revocable secret in an iCalendar feed's URL; calendar clients cannot log in."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patch_feed_tokens")
+    name = models.CharField(max_length=100)
+    key = models.CharField(max_length=64, unique=True, editable=False)
+    filters = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WindowDeletion(models.Model):
+    """A tombstone, so a feed's Last-Modified moves forward when an event disappears."""
+
+    window_id = models.BigIntegerField(db_index=True)
+    deleted_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"window {self.window_id} deleted"

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from estate.inventory.models import Component
+from estate.patching import selectors
+
+
+def component_panel(request, component: Component) -> dict:
+    """A bastion's next occurrences and its blast radius; nothing for an immutable component."""
+    if component.is_immutable:
+        return {"component": component, "show": False}
+    now = timezone.now()
+    windows = selectors.active_in(selectors.window_list().filter(components=component), now, now + timedelta(days=120))
+    upcoming = selectors.occurrences_between(windows, now, now + timedelta(days=120))[:8]
+    return {
+        "component": component,
+        "show": True,
+        "upcoming": upcoming,
+        "blast_radius": list(selectors.blast_radius([component.pk])[:50]),
+    }

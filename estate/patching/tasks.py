@@ -1,0 +1,25 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+from estate.patching import alerting, services
+
+
+@shared_task
+def start_due_occurrences() -> int:
+    return services.occurrences_start_due()
+
+
+@shared_task
+def flag_overdue_occurrences() -> int:
+    return services.occurrences_flag_overdue()
+
+
+@shared_task
+def send_reminders() -> int:
+    return alerting.reminders_send()
+
+
+@shared_task
+def refresh_slots() -> int:
+    return services.slots_refresh()

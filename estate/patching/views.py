@@ -1,0 +1,363 @@
+from __future__ import annotations
+
+import math
+import time
+from datetime import UTC, datetime, timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse, reverse_lazy
+from django.utils import timezone
+from django.utils.http import http_date, parse_http_date_safe
+from django.views.decorators.http import require_GET, require_POST
+from rest_framework.exceptions import ValidationError as DRFValidationError
+
+from estate.core.errors import ApplicationError
+from estate.patching import ical, selectors, services
+from estate.patching.api.views import occurrence_by_key, query_filters, query_range
+from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
+from estate.patching.forms import CalendarFilterForm, ChangeFreezeForm, FreezeImportForm, PatchWindowForm
+from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
+from estate.patching.recurrence import next_starts
+
+CALENDAR_CRUMB = ("Patch calendar", reverse_lazy("calendar"))
+
+
+def _legend() -> dict:
+    return {
+        "kinds": [(k.label, TABLER_HEX[CHANGE_KIND_COLOURS[k]]) for k in ChangeKind],
+        "statuses": [(s.label, TABLER_HEX[STATUS_COLOURS[s]]) for s in OccurrenceStatus],
+        "kind_colours": {k.value: TABLER_HEX[c] for k, c in CHANGE_KIND_COLOURS.items()},
+        "status_colours": {s.value: TABLER_HEX[c] for s, c in STATUS_COLOURS.items()},
+    }
+
+
+@login_required
+def calendar(request):
+    filters = CalendarFilterForm(request.GET or None)
+    return render(
+        request,
+        "patching/calendar.html",
+        {
+            "filters": filters,
+            "legend": _legend(),
+            "tokens": FeedToken.objects.filter(user=request.user, revoked_at__isnull=True),
+            "crumbs": [("Patch calendar", None)],
+        },
+    )
+
+
+@login_required
+@require_GET
+def calendar_events(request):
+    """FullCalendar's event source, bounded to the range on screen."""
+    try:
+        start, end = query_range(request.GET)
+    except DRFValidationError as exc:
+        return JsonResponse({"detail": "Give start and end.", "errors": exc.detail}, status=400)
+    windows = selectors.active_in(selectors.window_list(query_filters(request.GET)), start, end)
+    colours = _legend()
+    events = [
+        {
+            "id": o.key,
+            "title": o.window.title,
+            "start": o.start.isoformat(),
+            "end": o.end.isoformat(),
+            "backgroundColor": colours["kind_colours"][o.window.change_kind],
+            "borderColor": colours["status_colours"][o.status],
+            "classNames": [f"occurrence-{o.status}"],
+            "extendedProps": {
+                "status": o.status,
+                "changeKind": o.window.change_kind,
+                "url": reverse("occurrence_detail", args=[o.key]),
+                "components": [c.name for c in o.window.components.all()],
+            },
+        }
+        for o in selectors.occurrences_between(windows, start, end)
+    ]
+    events += [
+        {
+            "id": f"freeze-{f.pk}",
+            "title": f"Freeze: {f.name} ({f.target})",
+            "start": f.start.isoformat(),
+            "end": f.end.isoformat(),
+            "display": "background",
+            "classNames": ["change-freeze"],
+            "extendedProps": {"freeze": True},
+        }
+        for f in ChangeFreeze.objects.filter(start__lt=end, end__gt=start).select_related("environment", "system")
+    ]
+    return JsonResponse(events, safe=False)
+
+
+def _occurrence_context(key: str, error: str = "") -> dict:
+    row = occurrence_by_key(key)
+    window = row.window
+    components = list(window.components.select_related("environment", "cluster"))
+    return {
+        "occurrence": row,
+        "window": window,
+        "local_start": timezone.localtime(row.start, window.tz).replace(tzinfo=None),
+        "local_end": timezone.localtime(row.end, window.tz).replace(tzinfo=None),
+        "components": components,
+        "blast_radius": selectors.blast_radius([c.pk for c in components]),
+        "steps": [(i, step, i in row.steps_done) for i, step in enumerate(window.runbook)],
+        "error": error,
+    }
+
+
+@login_required
+def occurrence_detail(request, key: str):
+    try:
+        context = _occurrence_context(key)
+    except (ApplicationError, Http404):
+        return render(request, "404.html", {"what": f"occurrence {key}", "crumbs": [CALENDAR_CRUMB]}, status=404)
+    if request.htmx:
+        return render(request, "patching/occurrence_detail.html#panel", context)
+    context["crumbs"] = [CALENDAR_CRUMB, (str(context["occurrence"]), None)]
+    return render(request, "patching/occurrence_detail.html", context)
+
+
+def _parse_local(value: str, window: PatchWindow) -> datetime:
+    try:
+        naive = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise ValidationError("Give the new start as a date and time.") from exc
+    return naive.replace(tzinfo=window.tz).astimezone(UTC) if naive.tzinfo is None else naive
+
+
+@login_required
+@permission_required("patching.change_occurrence", raise_exception=True)
+@require_POST
+def occurrence_action(request, key: str, action: str):
+    try:
+        row = occurrence_by_key(key)
+    except ApplicationError as exc:
+        raise Http404(exc.message) from exc
+    post, error = request.POST, ""
+    try:
+        if action == "start":
+            services.occurrence_start(occurrence=row, actor=request.user)
+        elif action in ("complete", "fail"):
+            services.occurrence_close(
+                occurrence=row,
+                actor=request.user,
+                failed=action == "fail",
+                notes=post.get("notes", ""),
+                engine_version_before=post.get("engine_version_before", ""),
+                engine_version_after=post.get("engine_version_after", ""),
+                steps_done=[int(i) for i in post.getlist("steps") if i.isdigit()],
+            )
+        elif action in ("skip", "cancel"):
+            services.occurrence_skip(occurrence=row, actor=request.user, notes=post.get("notes", ""),
+                                     cancel=action == "cancel")  # fmt: skip
+        elif action == "move":
+            services.occurrence_move(occurrence=row, start=_parse_local(post.get("start", ""), row.window),
+                                     actor=request.user)  # fmt: skip
+        elif action == "tick":
+            services.occurrence_tick(occurrence=row, steps_done=[int(i) for i in post.getlist("steps") if i.isdigit()])
+        else:
+            raise Http404
+    except ApplicationError as exc:
+        error = exc.message
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+    if request.htmx:
+        response = render(request, "patching/occurrence_detail.html#panel", _occurrence_context(row.key, error))
+        response["HX-Trigger"] = "occurrence-changed"
+        return response
+    if error:
+        messages.error(request, error)
+    return redirect("occurrence_detail", key=row.key)
+
+
+@login_required
+def window_list(request):
+    windows = selectors.window_list().order_by("title", "pk")
+    crumbs = [CALENDAR_CRUMB, ("Windows", None)]
+    return render(request, "patching/window_list.html", {"windows": windows, "crumbs": crumbs})
+
+
+def _checks_context(form: PatchWindowForm, window: PatchWindow | None) -> dict:
+    if not form.is_valid():
+        return {"checked": False}
+    data = form.service_data()
+    try:
+        conflicts = services.window_check(data=data, window=window)
+    except ValidationError as exc:
+        return {"checked": True, "refusals": exc.messages, "conflicts": [], "preview": []}
+    zone = form.cleaned_data["time_zone"]
+    starts = next_starts(start=data["start"], duration=data["duration"], time_zone=zone, rule=data["rrule"],
+                         after=timezone.now(), count=6)  # fmt: skip
+    # Naive local times: the template would otherwise show them in the viewer's zone again.
+    preview = [(s, timezone.localtime(s, data["start"].tzinfo).replace(tzinfo=None)) for s in starts]
+    return {"checked": True, "conflicts": [c.as_dict() for c in conflicts], "preview": preview, "zone": zone}
+
+
+@login_required
+@require_POST
+def window_check(request, pk: int | None = None):
+    """The form's live check (HTMX): conflicts and the next occurrences, before saving."""
+    window = get_object_or_404(PatchWindow, pk=pk) if pk else None
+    form = PatchWindowForm(request.POST)
+    return render(request, "patching/window_form.html#checks", _checks_context(form, window))
+
+
+def _window_form(request, window: PatchWindow | None):
+    initial = PatchWindowForm.initial_from(window) if window else {"time_zone": "UTC", "duration_minutes": 60}
+    form = PatchWindowForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = services.window_save(data=form.service_data(), window=window, actor=request.user)
+        except ApplicationError as exc:
+            for message in exc.errors.get("conflicts", [exc.message]):
+                form.add_error(None, message)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            for warning in saved.warnings:
+                messages.warning(request, warning.as_dict()["message"])
+            messages.success(request, f"Patch window “{saved.title}” saved.")
+            return redirect("patch_window_list")
+    crumbs = [
+        CALENDAR_CRUMB,
+        ("Windows", reverse("patch_window_list")),
+        (window.title if window else "New window", None),
+    ]
+    context = {"form": form, "window": window, "crumbs": crumbs, **_checks_context(form, window)}
+    return render(request, "patching/window_form.html", context)
+
+
+@login_required
+@permission_required("patching.add_patchwindow", raise_exception=True)
+def window_create(request):
+    return _window_form(request, None)
+
+
+@login_required
+@permission_required("patching.change_patchwindow", raise_exception=True)
+def window_edit(request, pk: int):
+    return _window_form(request, get_object_or_404(PatchWindow, pk=pk))
+
+
+@login_required
+@permission_required("patching.change_patchwindow", raise_exception=True)
+@require_POST
+def window_pause(request, pk: int):
+    window = get_object_or_404(PatchWindow, pk=pk)
+    paused = request.POST.get("paused") == "true"
+    try:
+        services.window_set_paused(window=window, paused=paused)
+        messages.success(request, f"“{window.title}” {'paused' if paused else 'resumed'}.")
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect("patch_window_list")
+
+
+@login_required
+@permission_required("patching.delete_patchwindow", raise_exception=True)
+@require_POST
+def window_delete(request, pk: int):
+    window = get_object_or_404(PatchWindow, pk=pk)
+    services.window_delete(window=window)
+    messages.success(request, f"Patch window “{window.title}” deleted.")
+    return redirect("patch_window_list")
+
+
+@login_required
+def freeze_list(request):
+    can_add = request.user.has_perm("patching.add_changefreeze")
+    form = ChangeFreezeForm(request.POST if request.POST.get("form") == "freeze" else None)
+    upload = FreezeImportForm(
+        request.POST if request.POST.get("form") == "import" else None,
+        request.FILES if request.POST.get("form") == "import" else None,
+    )
+    if request.method == "POST" and can_add and _save_freeze(request, form, upload):
+        return redirect("freeze_list")
+    freezes = ChangeFreeze.objects.filter(end__gt=timezone.now() - timedelta(days=30)).select_related(
+        "environment", "system"
+    )
+    crumbs = [CALENDAR_CRUMB, ("Change freezes", None)]
+    context = {"freezes": freezes, "form": form, "upload": upload, "can_add": can_add, "crumbs": crumbs}
+    return render(request, "patching/freeze_list.html", context)
+
+
+def _save_freeze(request, form, upload) -> bool:
+    if form.is_bound and form.is_valid():
+        form.save()
+        messages.success(request, f"Change freeze “{form.instance.name}” saved.")
+        return True
+    if upload.is_bound and upload.is_valid():
+        data = upload.cleaned_data
+        try:
+            counts = ical.freezes_import(content=data["file"].read(), scope=data["scope"],
+                                         environment=data["environment"], system=data["system"])  # fmt: skip
+        except (ApplicationError, ValidationError) as exc:
+            upload.add_error("file", getattr(exc, "message", None) or " ".join(exc.messages))
+            return False
+        messages.success(request, f"Imported {counts['created']} new and {counts['updated']} updated freezes.")
+        return True
+    return False
+
+
+@login_required
+@require_POST
+def feed_token_create(request):
+    filters = query_filters(request.POST)
+    services.feed_token_create(user=request.user, name=request.POST.get("name", ""), filters=filters)
+    messages.success(request, "Feed created: copy its address into your calendar client.")
+    return redirect("calendar")
+
+
+@login_required
+@require_POST
+def feed_token_revoke(request, pk: int):
+    token = get_object_or_404(FeedToken, pk=pk, user=request.user)
+    services.feed_token_revoke(token=token)
+    messages.success(request, f"Feed “{token.name}” revoked; its address no longer works.")
+    return redirect("calendar")
+
+
+@require_GET
+def feed(request, key: str):
+    """The iCalendar feed; the token in the URL is its only credential (read-only, revocable)."""
+    token = FeedToken.objects.filter(key=key, revoked_at__isnull=True, user__is_active=True).first()
+    if token is None:
+        return HttpResponse("Unknown or revoked feed.", status=404, content_type="text/plain")
+    windows = selectors.window_list(token.filters)
+    etag, changed = ical.feed_validators(windows, token.filters)
+    # Whole seconds, rounded up; advertised only once that second is over, so a later change can
+    # never share the Last-Modified a client already holds.
+    last_modified = math.ceil(changed.timestamp())
+    closed = time.time() >= last_modified
+    if _not_modified(request, etag, last_modified if closed else None):
+        response = HttpResponseNotModified()
+    else:
+        # Keyed by the ETag, which changes with any event: polling clients share one rendering.
+        body = cache.get_or_set(
+            f"patch-feed:{token.pk}:{token.name}:{etag}",
+            lambda: ical.feed_calendar(windows, name=f"Estate: {token.name}"),
+            timeout=3600,
+        )
+        response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
+        response["Content-Disposition"] = 'inline; filename="patch-windows.ics"'
+    response["ETag"] = etag
+    if closed:
+        response["Last-Modified"] = http_date(last_modified)
+    response["Cache-Control"] = "private, no-cache"
+    FeedToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return response
+
+
+def _not_modified(request, etag: str, last_modified: int | None) -> bool:
+    """If-None-Match wins over If-Modified-Since (RFC 9110 13.2.2); 304 only when nothing changed."""
+    if_none_match = request.headers.get("If-None-Match")
+    if if_none_match:
+        tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+        return etag in tags or "*" in tags
+    since = parse_http_date_safe(request.headers.get("If-Modified-Since", ""))
+    return since is not None and last_modified is not None and last_modified <= since

@@ -1,0 +1,68 @@
+// The patch calendar: FullCalendar fed by a JSON endpoint bounded to the range on screen.
+(function () {
+  var el = document.getElementById("calendar");
+  if (!el || !window.FullCalendar) return;
+  var filters = document.getElementById("calendar-filters");
+  var panel = document.getElementById("occurrence-panel");
+
+  document.querySelectorAll("[data-colour]").forEach(function (swatch) {
+    var colour = swatch.getAttribute("data-colour");
+    if (swatch.classList.contains("legend-border")) swatch.style.borderColor = colour;
+    else swatch.style.backgroundColor = colour;
+  });
+
+  function filterParams() {
+    var params = new URLSearchParams();
+    new FormData(filters).forEach(function (value, key) {
+      if (value) params.set(key, value);
+    });
+    return params;
+  }
+
+  var calendar = new FullCalendar.Calendar(el, {
+    initialView: "dayGridMonth",
+    headerToolbar: { left: "prev,next today", center: "title", right: "dayGridMonth,timeGridWeek,listMonth" },
+    buttonText: { month: "Month", week: "Week", list: "Agenda", today: "Today" },
+    firstDay: 1,
+    nowIndicator: true,
+    eventDisplay: "block",
+    dayMaxEvents: 4,
+    height: "auto",
+    eventTimeFormat: { hour: "2-digit", minute: "2-digit", hour12: false },
+    events: function (info, success, failure) {
+      var params = filterParams();
+      params.set("start", info.start.toISOString());
+      params.set("end", info.end.toISOString());
+      fetch(el.getAttribute("data-events-url") + "?" + params.toString(), { credentials: "same-origin" })
+        .then(function (response) {
+          if (!response.ok) throw new Error("Calendar events: HTTP " + response.status);
+          return response.json();
+        })
+        .then(success)
+        .catch(failure);
+    },
+    eventClick: function (info) {
+      info.jsEvent.preventDefault();
+      if (!info.event.extendedProps.url) return;
+      htmx.ajax("GET", info.event.extendedProps.url, { target: panel, swap: "innerHTML" });
+    },
+    eventDidMount: function (info) {
+      if (info.event.extendedProps.freeze) {
+        info.el.setAttribute("data-testid", "calendar-freeze");
+        info.el.setAttribute("title", info.event.title);
+        return;
+      }
+      info.el.setAttribute("data-testid", "calendar-event");
+      info.el.setAttribute("title", info.event.title + " · " + info.event.extendedProps.components.join(", "));
+    },
+  });
+  calendar.render();
+
+  filters.addEventListener("change", function () {
+    history.replaceState(null, "", "?" + filterParams().toString());
+    calendar.refetchEvents();
+  });
+  document.body.addEventListener("occurrence-changed", function () {
+    calendar.refetchEvents();
+  });
+})();
