@@ -165,13 +165,35 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # telemetry
+    "telemetry-evaluate-health": {"task": "estate.telemetry.tasks.evaluate_health", "schedule": 30.0},
+    "telemetry-rollup-and-purge": {"task": "estate.telemetry.tasks.rollup_and_purge", "schedule": 300.0},
     # patching
+    # operations
     "patching-start-due": {"task": "estate.patching.tasks.start_due_occurrences", "schedule": 60.0},
     "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
     "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
-    # operations
 }
+
+# --- e-mail (reminders) ---------------------------------------------------------------------
+EMAIL_SMTP_HOST = env_str("EMAIL_SMTP_HOST")
+if EMAIL_SMTP_HOST:
+    _mailer = {
+        "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "OPTIONS": {
+            "host": EMAIL_SMTP_HOST,
+            "port": env_int("EMAIL_SMTP_PORT", 587),
+            "username": env_str("EMAIL_SMTP_USER"),
+            "password": env_str("EMAIL_SMTP_PASSWORD"),
+            "use_tls": env_bool("EMAIL_SMTP_TLS", True),
+            "timeout": 10,
+        },
+    }
+else:
+    # No relay configured: mail is written to the log instead of being lost silently.
+    _mailer = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+MAILERS = {"default": _mailer}
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "estate@localhost")
 
 # --- auth ----------------------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -276,6 +298,21 @@ LOGGING = {
 DEMO_USERNAME = "demo"
 DEMO_PASSWORD = env_str("DEMO_PASSWORD", "estate-demo")
 
+# --- telemetry -----------------------------------------------------------------------------
+TELEMETRY_BATCH_LIMIT = env_int("TELEMETRY_BATCH_LIMIT", 10000)
+TELEMETRY_MAX_BODY_BYTES = env_int("TELEMETRY_MAX_BODY_BYTES", 16 * 1024 * 1024)
+TELEMETRY_MAX_FUTURE_SECONDS = env_int("TELEMETRY_MAX_FUTURE_SECONDS", 300)
+TELEMETRY_RETENTION_DAYS = env_int("TELEMETRY_RETENTION_DAYS", 7)
+TELEMETRY_ROLLUP_RETENTION_DAYS = env_int("TELEMETRY_ROLLUP_RETENTION_DAYS", 400)
+TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS = env_int("TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS", 400)
+TELEMETRY_IDEMPOTENCY_HOURS = env_int("TELEMETRY_IDEMPOTENCY_HOURS", 24)
+TELEMETRY_DEFAULT_GRACE_SECONDS = env_int("TELEMETRY_DEFAULT_GRACE_SECONDS", 60)
+PROMETHEUS_URL = env_str("PROMETHEUS_URL")
+PROMETHEUS_TIMEOUT_SECONDS = env_int("PROMETHEUS_TIMEOUT_SECONDS", 5)
+# /metrics is open when empty (scraped on a private network); else it wants "Authorization: Bearer <token>".
+METRICS_TOKEN = env_str("METRICS_TOKEN")
+MIDDLEWARE = ["estate.telemetry.metrics.RequestMetricsMiddleware", *MIDDLEWARE]
+
 # --- patching ------------------------------------------------------------------------------
 # How far ahead conflicts are checked and slots are held for the database's exclusion constraint.
 PATCHING_HORIZON_DAYS = env_int("PATCHING_HORIZON_DAYS", 190)
@@ -289,3 +326,5 @@ PATCHING_ICAL_DOMAIN = env_str("PATCHING_ICAL_DOMAIN", "estate")
 ALERTMANAGER_URL = env_str("ALERTMANAGER_URL")
 # The alert label that carries a component's slug.
 ALERTMANAGER_MATCHER_LABEL = env_str("ALERTMANAGER_MATCHER_LABEL", "component")
+if not DEBUG:
+    SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]

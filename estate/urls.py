@@ -8,10 +8,12 @@ from drf_spectacular.views import (
 )
 
 from estate.core import views as core_views
+from estate.telemetry.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
+    path("metrics", metrics_view, name="metrics"),
     path(
         "login/",
         auth_views.LoginView.as_view(redirect_authenticated_user=True),

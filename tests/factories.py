@@ -118,3 +118,32 @@ class InstanceFactory(factory.django.DjangoModelFactory):
 
     component = factory.SubFactory(ImmutableComponentFactory)
     external_id = factory.Sequence(lambda n: f"i-{n:08x}")
+
+
+class IngestTokenFactory(factory.django.DjangoModelFactory):
+    """An ingest token; its secret is on `.raw` (only the hash is stored)."""
+
+    class Meta:
+        model = "telemetry.IngestToken"
+
+    name = factory.Sequence(lambda n: f"shipper-{n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        token = model_class(*args, **kwargs)
+        token.raw = token.set_new_secret()
+        token.save()
+        return token
+
+
+class MetricRuleFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "telemetry.MetricRule"
+
+    component = factory.SubFactory(ImmutableComponentFactory)
+    metric = "http_error_rate"
+    aggregation = "avg"
+    window_seconds = 300
+    comparison = "above"
+    warn = 0.05
+    critical = 0.2

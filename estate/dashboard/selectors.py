@@ -6,6 +6,7 @@ from estate.core.cache import cached_figures
 from estate.core.findings import estate_finding_counts, finding_kinds, severity_counts
 from estate.inventory.choices import Category, Mode
 from estate.inventory.selectors import estate_summary, mode_by_category
+from estate.telemetry.selectors import health_counts
 
 
 def _percent(part: int, whole: int) -> int:
@@ -23,6 +24,7 @@ def dashboard_data() -> dict:
         "severity_counts": severity_counts(counts),
         "kinds": [{"kind": kind, "count": counts[kind.slug]} for kind in finding_kinds()],
         "chart": _category_chart(),
+        "health_tiles": health_counts(),
     }
 
 

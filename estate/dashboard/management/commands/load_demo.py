@@ -5,6 +5,7 @@ from django.db import transaction
 
 from estate.inventory.demo import load_demo_estate
 from estate.patching.demo import load_demo_patching
+from estate.telemetry.demo import load_demo_telemetry
 
 
 class Command(BaseCommand):
@@ -15,6 +16,7 @@ class Command(BaseCommand):
         # Each app adds its part of the demo on top of the inventory, lowest app first.
         count = load_demo_estate()
         load_demo_patching()
+        load_demo_telemetry()
         user, created = get_user_model().objects.get_or_create(
             username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
         )

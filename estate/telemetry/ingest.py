@@ -1,0 +1,339 @@
+"""The ingest fast path: validate a whole batch in a few queries, then insert it in bulk.
+
+Nothing is saved item by item: components and instances are resolved with one query each,
+samples go in with COPY on PostgreSQL (bulk_create elsewhere), heartbeats and taints are set
+with one UPDATE ... FROM VALUES per thousand rows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from estate.core.errors import ApplicationError
+from estate.inventory.choices import Mode
+from estate.inventory.models import Component, Instance
+from estate.telemetry.choices import MUTATION_KINDS, ItemType
+from estate.telemetry.db import update_from_values
+from estate.telemetry.models import ComponentTelemetry, Event, Sample
+
+NAME_RE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.\-]{0,99}$")
+KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,49}$")
+
+
+@dataclass
+class Item:
+    index: int
+    type: str
+    component_ref: int | tuple[str, str]
+    instance_ref: str | None
+    ts: datetime
+    name: str = ""
+    value: float = 0.0
+    unit: str = ""
+    kind: str = ""
+    message: str = ""
+    component_id: int = 0
+    instance_id: int | None = None
+    mode: str = ""
+
+
+@dataclass
+class Result:
+    heartbeats: int = 0
+    samples: int = 0
+    events: int = 0
+    tainted: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {
+            "stored": {"heartbeats": self.heartbeats, "samples": self.samples, "events": self.events},
+            "tainted_instances": self.tainted,
+        }
+
+
+def ingest(raw_items: list, *, now: datetime | None = None) -> Result:
+    """Validate and store a batch; all or nothing. Raises ApplicationError naming each bad item."""
+    now = now or timezone.now()
+    errors: dict[str, dict[str, list[str]]] = {}
+    items = [_parse(i, raw, now, errors) for i, raw in enumerate(raw_items)]
+    items = [item for item in items if item is not None]
+    _resolve(items, errors)
+    if errors:
+        raise ApplicationError(
+            f"{len(errors)} of {len(raw_items)} items are invalid; nothing was stored.",
+            errors=dict(sorted(errors.items(), key=lambda kv: int(kv[0]))),
+        )
+    with transaction.atomic():
+        return _store(items, now)
+
+
+# --- parsing -------------------------------------------------------------------------------
+
+
+def _parse(index: int, raw, now: datetime, errors: dict) -> Item | None:
+    problems: dict[str, list[str]] = {}
+
+    def bad(name: str, message: str) -> None:
+        problems.setdefault(name, []).append(message)
+
+    if not isinstance(raw, dict):
+        errors[str(index)] = {"non_field_errors": ["Each item must be a JSON object."]}
+        return None
+    kind = raw.get("type")
+    if kind not in ItemType.values:
+        bad("type", f"Must be one of {', '.join(ItemType.values)}.")
+    component_ref = _component_ref(raw.get("component"), bad)
+    instance_ref = raw.get("instance")
+    if instance_ref is not None and (not isinstance(instance_ref, str) or not 0 < len(instance_ref) <= 200):
+        bad("instance", "Must be the instance's external id, a string of 1 to 200 characters.")
+    ts = _timestamp(raw.get("timestamp"), now, bad)
+    item = Item(index, kind, component_ref, instance_ref, ts)
+    if kind == ItemType.SAMPLE:
+        _parse_sample(raw, item, bad)
+    elif kind == ItemType.EVENT:
+        _parse_event(raw, item, bad)
+    if problems:
+        errors[str(index)] = problems
+        return None
+    return item
+
+
+def _component_ref(value, bad) -> int | tuple[str, str] | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str) and value.count("/") == 1 and all(value.split("/")):
+        environment, slug = value.split("/")
+        return environment, slug
+    bad("component", 'Name the component by its id or as "environment-slug/component-slug".')
+    return None
+
+
+def _timestamp(value, now: datetime, bad) -> datetime:
+    if value is None:
+        return now
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                raise ValueError
+            ts = datetime.fromtimestamp(value, tz=UTC)
+        elif isinstance(value, str):
+            ts = datetime.fromisoformat(value)
+        else:
+            raise ValueError
+    except (ValueError, OverflowError, OSError):
+        bad("timestamp", "Must be an ISO 8601 time with a zone, or seconds since 1970.")
+        return now
+    if ts.tzinfo is None:
+        bad("timestamp", "Give the time zone (for example 2026-01-31T12:00:00Z).")
+        return now
+    if ts > now + timedelta(seconds=settings.TELEMETRY_MAX_FUTURE_SECONDS):
+        bad("timestamp", f"More than {settings.TELEMETRY_MAX_FUTURE_SECONDS} s in the future; check the clock.")
+    elif ts < now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS):
+        bad("timestamp", f"Older than the {settings.TELEMETRY_RETENTION_DAYS}-day retention.")
+    return ts
+
+
+def _parse_sample(raw: dict, item: Item, bad) -> None:
+    name, value, unit = raw.get("name"), raw.get("value"), raw.get("unit", "")
+    if not isinstance(name, str) or not NAME_RE.match(name):
+        bad("name", "A metric name of letters, digits, _ : . - (at most 100 characters).")
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        bad("value", "Must be a number.")
+    elif not math.isfinite(value):
+        bad("value", "Must be finite: NaN and infinity are refused.")
+    if not isinstance(unit, str) or len(unit) > 20:
+        bad("unit", "A string of at most 20 characters.")
+    item.name, item.unit = name, unit
+    item.value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+
+
+def _parse_event(raw: dict, item: Item, bad) -> None:
+    kind, message = raw.get("kind"), raw.get("message", "")
+    if not isinstance(kind, str) or not KIND_RE.match(kind):
+        bad("kind", "A lower-case event kind such as ssh_session or deploy (at most 50 characters).")
+    if not isinstance(message, str) or len(message) > 500:
+        bad("message", "A string of at most 500 characters.")
+    item.kind, item.message = kind, message
+
+
+# --- resolving names -----------------------------------------------------------------------
+
+
+def _resolve(items: list[Item], errors: dict) -> None:
+    components = _components([item.component_ref for item in items])
+    pairs = set()
+    for item in items:
+        found = components.get(item.component_ref)
+        if found is None:
+            errors[str(item.index)] = {"component": [f"No component {_ref_text(item.component_ref)}."]}
+            continue
+        item.component_id, item.mode = found
+        if item.instance_ref is not None:
+            pairs.add((item.component_id, item.instance_ref))
+    instances = _instances(pairs)
+    for item in items:
+        if item.instance_ref is None or str(item.index) in errors:
+            continue
+        instance_id = instances.get((item.component_id, item.instance_ref))
+        if instance_id is None:
+            errors[str(item.index)] = {
+                "instance": [f"Component {_ref_text(item.component_ref)} has no instance {item.instance_ref}."]
+            }
+        item.instance_id = instance_id
+
+
+def _ref_text(ref) -> str:
+    return "/".join(ref) if isinstance(ref, tuple) else str(ref)
+
+
+def _components(refs: list) -> dict:
+    ids = {ref for ref in refs if isinstance(ref, int)}
+    named = {ref for ref in refs if isinstance(ref, tuple)}
+    found = {}
+    if ids:
+        for pk, mode in Component.objects.filter(pk__in=ids).values_list("pk", "mode"):
+            found[pk] = (pk, mode)
+    if named:
+        rows = Component.objects.filter(slug__in={slug for _, slug in named}).values_list(
+            "pk", "mode", "slug", "environment__slug"
+        )
+        for pk, mode, slug, environment in rows:
+            if (environment, slug) in named:
+                found[(environment, slug)] = (pk, mode)
+    return found
+
+
+def _instances(pairs: set) -> dict:
+    found = {}
+    pairs_list = sorted(pairs)
+    for start in range(0, len(pairs_list), 5000):
+        chunk = pairs_list[start : start + 5000]
+        rows = Instance.objects.filter(
+            component_id__in={c for c, _ in chunk}, external_id__in={e for _, e in chunk}
+        ).values_list("pk", "component_id", "external_id")
+        for pk, component_id, external_id in rows:
+            found[(component_id, external_id)] = pk
+    return found
+
+
+# --- storing -------------------------------------------------------------------------------
+
+
+def _store(items: list[Item], now: datetime) -> Result:
+    result = Result()
+    by_type = defaultdict(list)
+    for item in items:
+        by_type[item.type].append(item)
+    result.samples = _store_samples(by_type[ItemType.SAMPLE])
+    result.heartbeats = _store_heartbeats(by_type[ItemType.HEARTBEAT])
+    result.events, result.tainted = _store_events(by_type[ItemType.EVENT], now)
+    return result
+
+
+def _store_samples(items: list[Item]) -> int:
+    if not items:
+        return 0
+    if connection.vendor == "postgresql":
+        copy_samples((i.component_id, i.instance_id, i.name, i.value, i.unit, i.ts) for i in items)
+    else:
+        Sample.objects.bulk_create(
+            [
+                Sample(
+                    component_id=i.component_id,
+                    instance_id=i.instance_id,
+                    name=i.name,
+                    value=i.value,
+                    unit=i.unit,
+                    ts=i.ts,
+                )  # fmt: skip
+                for i in items
+            ],
+            batch_size=2000,
+        )
+    return len(items)
+
+
+def copy_samples(rows) -> None:
+    """COPY rows of (component_id, instance_id, name, value, unit, ts) into the samples table."""
+    table = Sample._meta.db_table
+    columns = "component_id, instance_id, name, value, unit, ts"
+    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row(row)
+
+
+def _store_heartbeats(items: list[Item]) -> int:
+    if not items:
+        return 0
+    adapt = connection.ops.adapt_datetimefield_value
+    per_instance: dict[int, datetime] = {}
+    per_component: dict[int, datetime] = {}
+    for item in items:
+        if item.instance_id:
+            per_instance[item.instance_id] = max(item.ts, per_instance.get(item.instance_id, item.ts))
+        per_component[item.component_id] = max(item.ts, per_component.get(item.component_id, item.ts))
+    ComponentTelemetry.objects.bulk_create(
+        [ComponentTelemetry(component_id=pk) for pk in per_component], ignore_conflicts=True
+    )
+    newer = "{t}.{c} IS NULL OR {t}.{c} < v.ts"
+    table = Instance._meta.db_table
+    update_from_values(
+        table, ("id", "ts"), ("bigint", "timestamptz"), [(pk, adapt(ts)) for pk, ts in per_instance.items()],
+        "last_seen_at = v.ts", newer.format(t=table, c="last_seen_at"),
+    )  # fmt: skip
+    table = ComponentTelemetry._meta.db_table
+    update_from_values(
+        table, ("component_id", "ts"), ("bigint", "timestamptz"), [(pk, adapt(ts)) for pk, ts in per_component.items()],
+        "last_heartbeat_at = v.ts", newer.format(t=table, c="last_heartbeat_at"),
+    )  # fmt: skip
+    return len(items)
+
+
+def _store_events(items: list[Item], now: datetime) -> tuple[int, list[str]]:
+    if not items:
+        return 0, []
+    first_mutation: dict[int, Item] = {}
+    for item in sorted(items, key=lambda i: i.ts):
+        if item.kind in MUTATION_KINDS and item.mode == Mode.IMMUTABLE and item.instance_id:
+            first_mutation.setdefault(item.instance_id, item)
+    untainted = set(Instance.objects.filter(pk__in=list(first_mutation), tainted=False).values_list("pk", flat=True))
+    taints = {pk: item for pk, item in first_mutation.items() if pk in untainted}
+    tainting = {id(item) for item in taints.values()}
+    Event.objects.bulk_create(
+        [
+            Event(
+                component_id=i.component_id,
+                instance_id=i.instance_id,
+                kind=i.kind,
+                message=i.message,
+                ts=i.ts,
+                tainted=id(i) in tainting,
+            )  # fmt: skip
+            for i in items
+        ],
+        batch_size=2000,
+    )
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(pk, taint_reason(item), adapt(item.ts)) for pk, item in taints.items()]
+    table = Instance._meta.db_table
+    update_from_values(
+        table, ("id", "reason", "at"), ("bigint", "text", "timestamptz"), rows,
+        "tainted = TRUE, taint_reason = v.reason, tainted_at = v.at", f"{table}.tainted = FALSE",
+    )  # fmt: skip
+    names = dict(Instance.objects.filter(pk__in=list(taints)).values_list("pk", "external_id"))
+    return len(items), sorted(names.values())
+
+
+def taint_reason(item: Item) -> str:
+    text = f"{item.kind} at {item.ts:%Y-%m-%d %H:%M:%S %Z}"
+    if item.message:
+        text += f": {item.message}"
+    return text[:300]

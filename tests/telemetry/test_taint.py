@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import pytest
+
+from estate.telemetry.models import Event
+from tests.factories import BastionComponentFactory, ImmutableComponentFactory, InstanceFactory
+from tests.telemetry.conftest import URL
+
+pytestmark = pytest.mark.django_db
+
+
+def _event(component, kind: str, instance: str = "i-1", message: str = "", ts: str | None = None) -> dict:
+    item = {"type": "event", "component": component.pk, "instance": instance, "kind": kind, "message": message}
+    if ts:
+        item["timestamp"] = ts
+    return item
+
+
+@pytest.mark.parametrize("kind", ["ssh_session", "config_change", "package_install", "file_change"])
+def test_a_mutation_event_taints_an_immutable_instance(shipper, kind):
+    component = ImmutableComponentFactory()
+    instance = InstanceFactory(component=component, external_id="i-1")
+    response = shipper.post(URL, [_event(component, kind, message="by alice from 10.0.0.7")], format="json")
+    assert response.status_code == 201
+    assert response.json()["tainted_instances"] == ["i-1"]
+    instance.refresh_from_db()
+    assert instance.tainted and instance.tainted_at is not None
+    assert instance.taint_reason.startswith(kind) and instance.taint_reason.endswith("by alice from 10.0.0.7")
+    assert Event.objects.get().tainted
+
+
+def test_the_same_event_on_a_bastion_is_only_recorded(shipper):
+    db = BastionComponentFactory()
+    node = InstanceFactory(component=db, external_id="i-1")
+    response = shipper.post(URL, [_event(db, "ssh_session")], format="json")
+    assert response.json()["tainted_instances"] == []
+    node.refresh_from_db()
+    assert not node.tainted
+    event = Event.objects.get()
+    assert event.kind == "ssh_session" and not event.tainted
+
+
+def test_other_events_taint_nothing(shipper):
+    component = ImmutableComponentFactory()
+    instance = InstanceFactory(component=component, external_id="i-1")
+    shipper.post(URL, [_event(component, "deploy"), _event(component, "restart")], format="json")
+    instance.refresh_from_db()
+    assert not instance.tainted
+
+
+def test_the_first_mutation_is_the_reason_and_later_ones_keep_it(shipper):
+    component = ImmutableComponentFactory()
+    instance = InstanceFactory(component=component, external_id="i-1")
+    batch = [
+        _event(component, "file_change", message="second", ts="2026-11-26T10:05:00Z"),
+        _event(component, "ssh_session", message="first", ts="2026-11-26T10:00:00Z"),
+    ]
+    shipper.post(URL, batch, format="json")
+    shipper.post(URL, [_event(component, "package_install", message="third")], format="json")
+    instance.refresh_from_db()
+    assert instance.taint_reason.startswith("ssh_session") and instance.taint_reason.endswith("first")
+    assert Event.objects.filter(tainted=True).count() == 1
+    assert Event.objects.count() == 3
+
+
+def test_a_mutation_without_an_instance_is_recorded_and_taints_nothing(shipper):
+    component = ImmutableComponentFactory()
+    instance = InstanceFactory(component=component, external_id="i-1")
+    item = {"type": "event", "component": component.pk, "kind": "ssh_session"}
+    assert shipper.post(URL, [item], format="json").status_code == 201
+    instance.refresh_from_db()
+    assert not instance.tainted
+
+
+def test_a_tainted_instance_shows_up_as_a_finding(shipper):
+    from estate.core.findings import finding_counts
+
+    component = ImmutableComponentFactory()
+    InstanceFactory(component=component, external_id="i-1")
+    shipper.post(URL, [_event(component, "ssh_session")], format="json")
+    assert finding_counts(kind="tainted-instance")["tainted-instance"] == 1
