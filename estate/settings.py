@@ -176,21 +176,21 @@ CELERY_BEAT_SCHEDULE: dict = {
 }
 
 # --- e-mail (reminders) ---------------------------------------------------------------------
-EMAIL_SMTP_HOST = env_str("EMAIL_SMTP_HOST")
+# Production relays through an SMTP server (a local MTA unless told otherwise); DEBUG logs mail instead.
+EMAIL_SMTP_HOST = env_str("EMAIL_SMTP_HOST", "" if DEBUG else "localhost")
 if EMAIL_SMTP_HOST:
     _mailer = {
         "BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "OPTIONS": {
             "host": EMAIL_SMTP_HOST,
-            "port": env_int("EMAIL_SMTP_PORT", 587),
+            "port": env_int("EMAIL_SMTP_PORT", 25),
             "username": env_str("EMAIL_SMTP_USER"),
             "password": env_str("EMAIL_SMTP_PASSWORD"),
-            "use_tls": env_bool("EMAIL_SMTP_TLS", True),
+            "use_tls": env_bool("EMAIL_SMTP_TLS", False),
             "timeout": 10,
         },
     }
 else:
-    # No relay configured: mail is written to the log instead of being lost silently.
     _mailer = {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
 MAILERS = {"default": _mailer}
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "estate@localhost")
