@@ -54,6 +54,12 @@ class Finding:
     def component(self) -> Any:
         return self.kind.component_of(self.obj)
 
+    @property
+    def url(self) -> str:
+        """Where a person goes to act on it: the object's page, else its component's."""
+        target = self.obj if hasattr(self.obj, "get_absolute_url") else self.component
+        return target.get_absolute_url()
+
 
 _registry: dict[str, FindingKind] = {}
 

@@ -179,6 +179,9 @@ class Slot(models.Model):
     def __str__(self) -> str:
         return f"{self.component_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M}"
 
+    def get_absolute_url(self) -> str:
+        return reverse("occurrence_detail", args=[occurrence_key(self.window_id, self.original_start)])
+
 
 class ChangeFreeze(TimeStampedModel):
     """A named period in which no occurrence may fall: estate-wide, one environment or one system."""

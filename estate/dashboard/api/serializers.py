@@ -14,13 +14,10 @@ class FindingSerializer(serializers.Serializer):
     object_id = serializers.IntegerField(source="obj.pk")
     object_name = serializers.CharField(source="obj")
     component_id = serializers.IntegerField(source="component.pk")
-    url = serializers.SerializerMethodField()
+    url = serializers.CharField()
 
     def get_object_type(self, finding) -> str:
         return finding.obj._meta.model_name
-
-    def get_url(self, finding) -> str:
-        return finding.obj.get_absolute_url()
 
 
 class FindingKindSerializer(serializers.Serializer):
