@@ -177,7 +177,7 @@ class Slot(models.Model):
         indexes = [models.Index(fields=["component", "start"]), models.Index(fields=["start"])]
 
     def __str__(self) -> str:
-        return f"{self.component_id} {self.start:%Y-%m-%d %H:%M}–{self.end:%H:%M}"
+        return f"{self.window.title} on {self.start:%Y-%m-%d %H:%M} UTC"
 
     def get_absolute_url(self) -> str:
         return reverse("occurrence_detail", args=[occurrence_key(self.window_id, self.original_start)])
