@@ -169,6 +169,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "telemetry-rollup-and-purge": {"task": "estate.telemetry.tasks.rollup_and_purge", "schedule": 300.0},
     # patching
     # operations
+    "operations-sweep": {"task": "estate.operations.tasks.sweep_operations", "schedule": 30.0},
+    "operations-evaluate-policies": {"task": "estate.operations.tasks.evaluate_policies", "schedule": 60.0},
     "patching-start-due": {"task": "estate.patching.tasks.start_due_occurrences", "schedule": 60.0},
     "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
     "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
@@ -328,3 +330,26 @@ ALERTMANAGER_URL = env_str("ALERTMANAGER_URL")
 ALERTMANAGER_MATCHER_LABEL = env_str("ALERTMANAGER_MATCHER_LABEL", "component")
 if not DEBUG:
     SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^metrics$"]
+
+# --- operations ----------------------------------------------------------------------------
+# A worker renews its lease on an operation at every step; when it dies, the sweep hands the
+# operation to another worker once the lease has run out.
+OPERATIONS_LEASE_SECONDS = env_int("OPERATIONS_LEASE_SECONDS", 60)
+# A queued operation whose message has not started it within this long is dispatched again.
+OPERATIONS_REDISPATCH_SECONDS = env_int("OPERATIONS_REDISPATCH_SECONDS", 60)
+OPERATIONS_POLL_SECONDS = float(env_str("OPERATIONS_POLL_SECONDS", "1"))
+OPERATIONS_DEFAULT_WARMUP_SECONDS = float(env_str("OPERATIONS_DEFAULT_WARMUP_SECONDS", "5"))
+OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS = float(env_str("OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS", "300"))
+# The sandbox provider's simulated failure rate (0 to 1) for builds and launches; 0 is off.
+OPERATIONS_SANDBOX_FAILURE_RATE = float(env_str("OPERATIONS_SANDBOX_FAILURE_RATE", "0"))
+# webhook provider: where the CI/CD sends its signed callbacks, and how hard Estate tries to reach it.
+OPERATIONS_WEBHOOK_CALLBACK_URL = env_str(
+    "OPERATIONS_WEBHOOK_CALLBACK_URL", "http://127.0.0.1:8000/operations/callback/"
+)
+OPERATIONS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_TIMEOUT_SECONDS", "10"))
+OPERATIONS_WEBHOOK_RETRIES = env_int("OPERATIONS_WEBHOOK_RETRIES", 3)
+OPERATIONS_WEBHOOK_BACKOFF_SECONDS = float(env_str("OPERATIONS_WEBHOOK_BACKOFF_SECONDS", "1"))
+OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
+    {"OperationStateEnum": "estate.operations.choices.OperationState"}
+)

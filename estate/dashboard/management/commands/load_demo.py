@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from estate.inventory.demo import load_demo_estate
+from estate.operations.demo import load_demo_operations
 from estate.patching.demo import load_demo_patching
 from estate.telemetry.demo import load_demo_telemetry
 
@@ -17,6 +18,7 @@ class Command(BaseCommand):
         count = load_demo_estate()
         load_demo_patching()
         load_demo_telemetry()
+        load_demo_operations()
         user, created = get_user_model().objects.get_or_create(
             username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
         )

@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+from django import forms
+
+from estate.operations.choices import OperationKind
+
+
+class OperationForm(forms.Form):
+    """The parameters a person gives when starting an operation from a component's page."""
+
+    kind = forms.ChoiceField(choices=OperationKind.choices)
+    batch_size = forms.IntegerField(min_value=1, initial=1, required=False)
+    min_healthy_percentage = forms.IntegerField(min_value=0, max_value=100, initial=100, required=False)
+    health_timeout_seconds = forms.IntegerField(min_value=1, required=False)
+    checkpoints = forms.CharField(required=False, help_text="Pause at these percentages, e.g. 25,50.")
+    rollback = forms.BooleanField(required=False)
+    instance_ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
+    reason = forms.CharField(max_length=500, required=False)
+    forced = forms.BooleanField(required=False)
+    force_reason = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, component=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if component is not None:
+            live = component.instances.filter(state__in=("pending", "running"))
+            self.fields["instance_ids"].choices = [(i.pk, i.external_id) for i in live]
+
+    def clean_checkpoints(self) -> list[int]:
+        raw = self.cleaned_data.get("checkpoints") or ""
+        try:
+            return [int(part) for part in raw.replace(" ", "").split(",") if part]
+        except ValueError:
+            raise forms.ValidationError("Whole percentages separated by commas, e.g. 25,50.") from None
+
+    def params(self) -> dict:
+        data = self.cleaned_data
+        if data["kind"] == OperationKind.REBUILD_IMAGE:
+            return {}
+        params = {"batch_size": data.get("batch_size") or 1, "rollback": data.get("rollback", False)}
+        for name in ("min_healthy_percentage", "health_timeout_seconds"):
+            if data.get(name) is not None:
+                params[name] = data[name]
+        if data.get("checkpoints"):
+            params["checkpoints"] = data["checkpoints"]
+        if data["kind"] == OperationKind.REPLACE_INSTANCES:
+            params["instance_ids"] = data.get("instance_ids") or []
+        return params

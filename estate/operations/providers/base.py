@@ -1,0 +1,31 @@
+"""The interface every provider implements; each call must be safe to repeat (a redelivered job repeats it)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+
+class ProviderError(Exception):
+    """The provider refused or failed; the message goes into the operation's error."""
+
+
+class OperationProvider:
+    name = ""
+
+    def heartbeat(self) -> None:
+        """Renews the worker's lease while a provider waits; the engine replaces it with its own."""
+
+    def build_image(self, operation) -> dict:
+        """Build a new image for operation.component; returns {"version": ..., "reference": ...}."""
+        raise NotImplementedError
+
+    def launch(self, operation, replacement, image):
+        """Launch the instance that replaces replacement.old_instance; the same replacement gives the same instance."""
+        raise NotImplementedError
+
+    def refresh(self, operation, instances: Sequence) -> None:
+        """Let the provider record what it knows of the new instances (state, readiness) before a health gate."""
+
+    def terminate(self, operation, instances: Sequence) -> None:
+        """Terminate the given instances; terminating one already gone is not an error."""
+        raise NotImplementedError

@@ -1,0 +1,86 @@
+"""The kubernetes provider: a roll is a patch of the Deployment's pod template; Kubernetes replaces the pods.
+
+Connection settings come from the provider config (host, namespace, deployment, container) and the
+bearer token from the environment variable it names; nothing secret is stored.
+"""
+
+from __future__ import annotations
+
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+from urllib3.exceptions import HTTPError
+
+from estate.operations.choices import OperationKind
+from estate.operations.providers.base import OperationProvider, ProviderError
+from estate.operations.providers.signing import secret_from_env
+
+ANNOTATION = "estate.operations/operation"
+
+
+class KubernetesProvider(OperationProvider):
+    name = "kubernetes"
+    kinds = (OperationKind.ROLL_COMPONENT,)
+    rolls_itself = True
+
+    def __init__(self, *, config=None):
+        settings = config.settings if config else {}
+        missing = [key for key in ("host", "namespace", "deployment", "container") if not settings.get(key)]
+        if missing:
+            raise ProviderError(f"The kubernetes provider needs {', '.join(missing)} in its config.")
+        self.namespace, self.deployment = settings["namespace"], settings["deployment"]
+        self.container = settings["container"]
+        configuration = client.Configuration()
+        configuration.host = settings["host"]
+        configuration.verify_ssl = settings.get("verify_ssl", True)
+        token = secret_from_env(config)
+        if token:
+            configuration.api_key = {"authorization": token}
+            configuration.api_key_prefix = {"authorization": "Bearer"}
+        self.apps = client.AppsV1Api(client.ApiClient(configuration))
+
+    def _k8s(self, call, *args, **kwargs):
+        try:
+            return call(*args, **kwargs)
+        except ApiException as exc:
+            raise ProviderError(f"Kubernetes: HTTP {exc.status} {exc.reason}") from exc
+        except HTTPError as exc:
+            raise ProviderError(f"Kubernetes: {exc}") from exc
+
+    def start_rollout(self, operation, image) -> None:
+        """Point the container at the image; the annotation makes a rollout even when the image is unchanged."""
+        body = {
+            "spec": {
+                "template": {
+                    "metadata": {"annotations": {ANNOTATION: str(operation.pk)}},
+                    "spec": {"containers": [{"name": self.container, "image": image.reference}]},
+                }
+            }
+        }
+        self._k8s(self.apps.patch_namespaced_deployment, self.deployment, self.namespace, body)
+
+    def rollout_status(self) -> tuple[int, int, bool]:
+        """(updated replicas, desired replicas, finished) as `kubectl rollout status` judges it."""
+        deployment = self._k8s(self.apps.read_namespaced_deployment_status, self.deployment, self.namespace)
+        desired = deployment.spec.replicas or 0
+        status = deployment.status
+        updated = status.updated_replicas or 0
+        observed = (status.observed_generation or 0) >= (deployment.metadata.generation or 0)
+        finished = (
+            observed
+            and updated == desired
+            and (status.available_replicas or 0) == desired
+            and (status.replicas or 0) == desired
+        )
+        return min(updated, desired), desired, finished
+
+    def build_image(self, operation) -> dict:
+        raise ProviderError("Kubernetes components get their images from CI; register the image, then roll.")
+
+    def launch(self, operation, replacement, image):
+        raise ProviderError("Kubernetes replaces pods itself; roll the component instead.")
+
+    def terminate(self, operation, instances) -> None:
+        raise ProviderError("Kubernetes replaces pods itself; roll the component instead.")
+
+
+__all__ = ["KubernetesProvider"]

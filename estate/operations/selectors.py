@@ -1,0 +1,33 @@
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from estate.inventory.choices import Mode
+from estate.operations.choices import ACTIVE_STATES
+from estate.operations.models import Operation, OperationStep, RemediationPolicy
+from estate.operations.providers import is_simulated
+
+
+def operation_list() -> QuerySet:
+    return Operation.objects.select_related("component", "component__environment", "requested_by")
+
+
+def operation_steps(operation: Operation, *, after: int = 0) -> QuerySet:
+    return OperationStep.objects.filter(operation=operation, id__gt=after).order_by("id")
+
+
+def component_panel(request, component) -> dict:
+    """Recent operations of an immutable component, its active one and its policy; nothing for a bastion."""
+    if component.mode != Mode.IMMUTABLE:
+        return {"component": component, "show": False}
+    recent = list(operation_list().filter(component=component)[:5])
+    return {
+        "component": component,
+        "show": True,
+        "recent": recent,
+        "active": next((op for op in recent if op.state in ACTIVE_STATES), None),
+        "policy": RemediationPolicy.objects.filter(component=component).first(),
+        "can_start": request.user.has_perm("operations.add_operation"),
+        "simulated": is_simulated(component),
+        "live_instances": component.instances.filter(state__in=("pending", "running")).order_by("external_id")[:200],
+    }

@@ -1,0 +1,210 @@
+"""Starting, cancelling and resuming operations: the only writers of an operation's lifecycle outside a worker."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from estate.core.errors import ApplicationError
+from estate.core.services import validated_save
+from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
+from estate.inventory.models import Component, Image
+from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
+from estate.operations.engine import log_step
+from estate.operations.models import Operation
+from estate.operations.providers import can_drive, supports
+
+logger = logging.getLogger(__name__)
+
+BASTION_REFUSAL = (
+    "{name} is a bastion: it holds state and is patched in a maintenance window, never rebuilt or "
+    "replaced by an operation. Plan a patch window instead."
+)
+NO_SIGNAL_REFUSAL = (
+    "{name} has no health signal (no heartbeat configured), so nothing can tell whether a new instance "
+    "works. Configure telemetry first, or force the operation and write down why."
+)
+
+ROLL_PARAMS = {
+    "batch_size": int,
+    "max_unavailable": int,
+    "min_healthy_percentage": int,
+    "warmup_seconds": float,
+    "health_timeout_seconds": float,
+    "rollback": bool,
+    "checkpoints": list,
+    "image_id": int,
+    "instance_ids": list,
+    "make_current": bool,
+}
+
+
+def _refuse(message: str, field: str = "non_field_errors", status: int = 400) -> ApplicationError:
+    return ApplicationError(message, errors={field: [message]}, status=status)
+
+
+def _check_component(component: Component, *, forced: bool, force_reason: str) -> None:
+    if component.mode == Mode.BASTION:
+        raise _refuse(BASTION_REFUSAL.format(name=component.name), "component")
+    if not can_drive(component):
+        raise _refuse(f"Estate cannot drive the {component.get_provider_display()} provider yet.", "component")
+    if component.heartbeat_period_seconds is None:
+        if not forced:
+            raise _refuse(NO_SIGNAL_REFUSAL.format(name=component.name), "forced")
+        if not force_reason.strip():
+            raise _refuse("Say why you force an operation on a component with no health signal.", "force_reason")
+
+
+def _clean_params(kind: str, component: Component, params: dict[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(ROLL_PARAMS))
+    if unknown:
+        raise _refuse(f"Unknown parameter(s): {', '.join(unknown)}.", "params")
+    clean = {}
+    for name, value in params.items():
+        try:
+            clean[name] = ROLL_PARAMS[name](value) if ROLL_PARAMS[name] is not list else list(value)
+        except (TypeError, ValueError):
+            raise _refuse(f"{name} must be a {ROLL_PARAMS[name].__name__}.", "params") from None
+    _check_ranges(clean)
+    if kind == OperationKind.REPLACE_INSTANCES:
+        _check_instances(component, clean)
+    if clean.get("image_id") and not Image.objects.filter(pk=clean["image_id"], component=component).exists():
+        raise _refuse("The image must be one of this component's images.", "params")
+    return clean
+
+
+def _check_ranges(params: dict[str, Any]) -> None:
+    if params.get("batch_size", 1) < 1 or params.get("max_unavailable", 1) < 1:
+        raise _refuse("batch_size and max_unavailable are at least 1.", "params")
+    if not 0 <= params.get("min_healthy_percentage", 100) <= 100:
+        raise _refuse("min_healthy_percentage is between 0 and 100.", "params")
+    if any(not isinstance(c, int) or not 0 < c < 100 for c in params.get("checkpoints", [])):
+        raise _refuse("checkpoints are whole percentages between 1 and 99.", "params")
+
+
+def _check_instances(component: Component, params: dict[str, Any]) -> None:
+    ids = params.get("instance_ids") or []
+    if not ids:
+        raise _refuse("Name the instances to replace (instance_ids).", "params")
+    live = component.instances.filter(pk__in=ids, state__in=LIVE_INSTANCE_STATES).count()
+    if live != len(set(ids)):
+        raise _refuse("Every instance to replace must be a live instance of this component.", "params")
+
+
+def operation_start(
+    *,
+    component: Component,
+    kind: str,
+    params: dict[str, Any] | None = None,
+    requested_by=None,
+    reason: str = "",
+    forced: bool = False,
+    force_reason: str = "",
+    policy: str = "",
+) -> Operation:
+    """Record an operation and wake a worker once the transaction commits.
+
+    Refused with the reason on a bastion (principle 3) and on an immutable component with no
+    health signal unless forced with a written reason (principle 2); refused while the component
+    has another operation in progress (a partial unique constraint backs that up).
+    """
+    if kind not in OperationKind.values:
+        raise _refuse(f"Unknown kind {kind!r}.", "kind")
+    _check_component(component, forced=forced, force_reason=force_reason)
+    if not supports(component, kind):
+        label = OperationKind(kind).label.lower()
+        raise _refuse(f"The {component.get_provider_display()} provider cannot {label}; roll the component.", "kind")
+    params = _clean_params(kind, component, params or {})
+    if Operation.objects.filter(component=component, state__in=ACTIVE_STATES).exists():
+        raise _refuse(f"{component.name} already has an operation in progress.", status=409)
+    operation = Operation(
+        kind=kind,
+        component=component,
+        params=params,
+        requested_by=requested_by,
+        reason=reason,
+        forced=forced,
+        force_reason=force_reason.strip() if forced else "",
+        policy=policy,
+    )
+    with transaction.atomic():
+        try:
+            validated_save(operation)
+        except ValidationError as exc:
+            raise _refuse(f"{component.name} already has an operation in progress.", status=409) from exc
+        who = requested_by or (f"policy {policy}" if policy else "a script")
+        log_step(operation, f"Requested by {who}" + (f": {reason}" if reason else "."))
+        if forced:
+            log_step(operation, f"Forced without a health signal: {operation.force_reason}", level=StepLevel.WARNING)
+        transaction.on_commit(lambda: dispatch(operation.pk))
+    return operation
+
+
+def dispatch(operation_id: int) -> bool:
+    """Send the wake-up message; a broker that is down is not an error, the sweep sends it later."""
+    from estate.operations.tasks import run_operation
+
+    Operation.objects.filter(pk=operation_id).update(dispatched_at=timezone.now())
+    try:
+        run_operation.apply_async((operation_id,), retry=False)
+    except Exception:  # noqa: BLE001 - any broker failure: the row stays queued and the sweep retries
+        logger.warning("operation %s: broker unavailable, the sweep will dispatch it", operation_id, exc_info=True)
+        return False
+    return True
+
+
+def operation_cancel(*, operation: Operation, user=None) -> Operation:
+    """Queued or paused: cancelled at once. Running: cancelling, and the worker stops between batches."""
+    who = user or "a script"
+    with transaction.atomic():
+        now = timezone.now()
+        idle = (OperationState.QUEUED, OperationState.PAUSED)
+        if Operation.objects.filter(pk=operation.pk, state__in=idle).update(
+            state=OperationState.CANCELLED, finished_at=now, claim_token="", lease_expires_at=None
+        ):
+            log_step(operation, f"Cancelled by {who}.")
+        elif Operation.objects.filter(pk=operation.pk, state=OperationState.RUNNING).update(
+            state=OperationState.CANCELLING
+        ):
+            log_step(operation, f"Cancel requested by {who}; stopping at the next safe point (between batches).")
+        else:
+            operation.refresh_from_db()
+            raise _refuse(
+                f"The operation is {operation.get_state_display().lower()}; there is nothing to cancel.", status=409
+            )
+    operation.refresh_from_db()
+    return operation
+
+
+def operation_resume(*, operation: Operation, user=None) -> Operation:
+    """Continue an operation paused at a checkpoint."""
+    with transaction.atomic():
+        if not Operation.objects.filter(pk=operation.pk, state=OperationState.PAUSED).update(
+            state=OperationState.QUEUED
+        ):
+            operation.refresh_from_db()
+            raise _refuse(f"The operation is {operation.get_state_display().lower()}, not paused.", status=409)
+        log_step(operation, f"Resumed by {user or 'a script'}.")
+        transaction.on_commit(lambda: dispatch(operation.pk))
+    operation.refresh_from_db()
+    return operation
+
+
+def operation_sweep() -> list[int]:
+    """Re-dispatch queued operations whose message never came, and held ones whose worker's lease ran out."""
+    now = timezone.now()
+    grace = now - timedelta(seconds=settings.OPERATIONS_REDISPATCH_SECONDS)
+    queued = Operation.objects.filter(state=OperationState.QUEUED).exclude(dispatched_at__gte=grace)
+    orphaned = Operation.objects.filter(
+        state__in=(OperationState.RUNNING, OperationState.CANCELLING), lease_expires_at__lt=now
+    ).exclude(dispatched_at__gte=grace)
+    ids = list(queued.values_list("pk", flat=True)) + list(orphaned.values_list("pk", flat=True))
+    for operation_id in ids:
+        dispatch(operation_id)
+    return ids

@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from estate.core.errors import ApplicationError
+from estate.core.forms import label_empty_choices, style_fields
+from estate.core.paging import paginate
+from estate.inventory.models import Component
+from estate.operations import selectors, services
+from estate.operations.choices import ACTIVE_STATES
+from estate.operations.filters import OperationFilterSet
+from estate.operations.forms import OperationForm
+from estate.operations.models import Operation
+from estate.operations.providers.signing import HEADER
+from estate.operations.providers.webhook import record_callback
+
+OPERATIONS_CRUMB = ("Operations", reverse_lazy("operation_list"))
+
+
+@login_required
+def operation_list(request):
+    filterset = OperationFilterSet(request.GET or None, queryset=selectors.operation_list())
+    style_fields(filterset.form)
+    label_empty_choices(filterset.form)
+    page = paginate(request, filterset.qs)
+    context = {
+        "filterset": filterset,
+        "page": page,
+        "live": any(op.state in ACTIVE_STATES for op in page),
+        "crumbs": [("Operations", None)],
+    }
+    template = "operations/operation_list.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#rows"
+    return render(request, template, context)
+
+
+@login_required
+def operation_detail(request, pk: int):
+    operation = get_object_or_404(selectors.operation_list(), pk=pk)
+    context = {
+        "operation": operation,
+        "steps": selectors.operation_steps(operation),
+        "crumbs": [OPERATIONS_CRUMB, (f"#{operation.pk}", None)],
+    }
+    template = "operations/operation_detail.html"
+    if request.htmx and not request.htmx.history_restore_request:
+        template += "#live"
+    return render(request, template, context)
+
+
+@login_required
+def component_operations(request, pk: int):
+    """The component page's operations panel, re-rendered by HTMX while an operation runs."""
+    component = get_object_or_404(Component, pk=pk)
+    return render(
+        request,
+        "operations/component_panel.html#live",
+        {"panel": selectors.component_panel(request, component)},
+    )
+
+
+@login_required
+@permission_required("operations.add_operation", raise_exception=True)
+@require_POST
+def operation_create(request, pk: int):
+    component = get_object_or_404(Component, pk=pk)
+    form = OperationForm(request.POST, component=component)
+    if not form.is_valid():
+        for field, errors in form.errors.items():
+            messages.error(request, f"{field}: {' '.join(errors)}")
+        return redirect(component)
+    data = form.cleaned_data
+    try:
+        operation = services.operation_start(
+            component=component,
+            kind=data["kind"],
+            params=form.params(),
+            requested_by=request.user,
+            reason=data.get("reason", ""),
+            forced=data.get("forced", False),
+            force_reason=data.get("force_reason", ""),
+        )
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(component)
+    messages.success(request, f"{operation.get_kind_display()} queued.")
+    return redirect(operation)
+
+
+@login_required
+@permission_required("operations.add_operation", raise_exception=True)
+@require_POST
+def operation_cancel(request, pk: int):
+    return _command(request, pk, services.operation_cancel, "Cancel requested.")
+
+
+@login_required
+@permission_required("operations.add_operation", raise_exception=True)
+@require_POST
+def operation_resume(request, pk: int):
+    return _command(request, pk, services.operation_resume, "Resumed.")
+
+
+def _command(request, pk: int, service, done: str):
+    operation = get_object_or_404(Operation, pk=pk)
+    try:
+        service(operation=operation, user=request.user)
+        messages.success(request, done)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    return redirect(operation)
+
+
+@csrf_exempt
+@require_POST
+def webhook_callback(request):
+    """The CI/CD reports a step's outcome here, signed with the same secret Estate signs its requests with."""
+    status, message = record_callback(request.body, request.headers.get(HEADER, ""))
+    return JsonResponse({"detail": message}, status=status)

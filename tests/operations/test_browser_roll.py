@@ -1,0 +1,54 @@
+"""Roll a demo component in a real browser and watch the operation finish without reloading."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from estate.inventory.demo import load_demo_estate
+from estate.inventory.models import Component
+from estate.operations import engine, services
+from estate.operations.demo import load_demo_operations
+from estate.operations.models import Operation
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def site(live_server, transactional_db, monkeypatch) -> str:
+    load_demo_estate()
+    load_demo_operations()
+    UserFactory(username="roller", is_staff=True, is_superuser=True)
+    # The test plays the worker, so that the page is seen queued first and then updating by itself.
+    monkeypatch.setattr(services, "dispatch", lambda op_id: None)
+    return live_server.url.replace("//localhost:", "//127.0.0.1:")
+
+
+def test_roll_a_demo_component_and_watch_it_finish(page: Page, site: str):
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{site}/login/")
+    page.get_by_label("Username").fill("roller")
+    page.get_by_label("Password").fill("pass-word-123")
+    page.get_by_role("button", name="Log in").click()
+    page.wait_for_url(f"{site}/")
+
+    component = Component.objects.get(slug="search-api", environment__slug="staging")
+    page.goto(f"{site}{component.get_absolute_url()}")
+    expect(page.get_by_test_id("operations-panel")).to_be_visible()
+    expect(page.get_by_test_id("sandbox-note")).to_be_visible()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_test_id("roll").click()
+
+    page.wait_for_url(f"{site}/operations/*/")
+    expect(page.get_by_test_id("operation-state")).to_have_text("Queued")
+    op = Operation.objects.get(component=component, state="queued")
+    engine.execute(op.pk)
+    expect(page.get_by_test_id("operation-state")).to_have_text("Succeeded")
+    expect(page.get_by_test_id("operation-progress")).to_have_text(
+        f"{op.replacements.count()} of {op.replacements.count()} done"
+    )
+    expect(page.get_by_test_id("operation-log")).to_contain_text("Every instance replaced.")
+    assert errors == []

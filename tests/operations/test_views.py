@@ -1,0 +1,97 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from estate.operations.choices import OperationKind, OperationState
+from estate.operations.models import Operation
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def dispatched(monkeypatch):
+    from estate.operations import services
+
+    sent = []
+    monkeypatch.setattr(services, "dispatch", sent.append)
+    return sent
+
+
+def test_component_page_shows_the_operations_panel_with_buttons(client, admin_user, component):
+    client.force_login(admin_user)
+    html = client.get(component.get_absolute_url()).content.decode()
+    assert 'data-testid="operations-panel"' in html
+    for button in ('data-testid="rebuild"', 'data-testid="roll"', 'data-testid="replace"'):
+        assert button in html
+    assert "simulated in Estate's own tables" in html and "data-confirm" in html
+
+
+def test_bastion_page_has_no_operations_panel(client, admin_user, bastion):
+    client.force_login(admin_user)
+    assert 'data-testid="operations-panel"' not in client.get(bastion.get_absolute_url()).content.decode()
+
+
+def test_viewer_sees_operations_but_no_buttons(client, viewer, component):
+    client.force_login(viewer)
+    html = client.get(component.get_absolute_url()).content.decode()
+    assert 'data-testid="operations-panel"' in html and 'data-testid="roll"' not in html
+
+
+def test_roll_button_queues_an_operation_and_shows_it(client, admin_user, component, dispatched):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("operation_create", args=[component.pk]),
+        {"kind": "roll_component", "batch_size": "2", "checkpoints": "50", "reason": "new image"},
+    )
+    op = Operation.objects.get()
+    assert response.status_code == 302 and response["Location"] == op.get_absolute_url()
+    assert op.params == {"batch_size": 2, "rollback": False, "checkpoints": [50]}
+    page = client.get(op.get_absolute_url()).content.decode()
+    assert 'hx-trigger="every 2s"' in page and "Requested by admin: new image" in page
+
+
+def test_refusal_is_shown_on_the_component_page(client, admin_user, bastion):
+    client.force_login(admin_user)
+    response = client.post(reverse("operation_create", args=[bastion.pk]), {"kind": "rebuild_image"}, follow=True)
+    assert "patched in a maintenance window" in response.content.decode()
+    assert not Operation.objects.exists()
+
+
+def test_finished_operation_page_stops_polling(client, admin_user, component):
+    client.force_login(admin_user)
+    op = Operation.objects.create(
+        component=component, kind=OperationKind.ROLL_COMPONENT, state=OperationState.SUCCEEDED
+    )
+    html = client.get(op.get_absolute_url()).content.decode()
+    assert "hx-trigger" not in html
+
+
+def test_live_fragment_for_htmx(client, admin_user, component):
+    client.force_login(admin_user)
+    op = Operation.objects.create(component=component, kind=OperationKind.ROLL_COMPONENT)
+    html = client.get(op.get_absolute_url(), headers={"HX-Request": "true"}).content.decode()
+    assert html.lstrip().startswith('<div id="operation-live"') and "<html" not in html
+    panel = client.get(reverse("component_operations", args=[component.pk]), headers={"HX-Request": "true"})
+    assert panel.content.decode().lstrip().startswith('<div id="operations-live"')
+
+
+def test_cancel_button(client, admin_user, component):
+    client.force_login(admin_user)
+    op = Operation.objects.create(component=component, kind=OperationKind.ROLL_COMPONENT)
+    client.post(reverse("operation_cancel", args=[op.pk]))
+    op.refresh_from_db()
+    assert op.state == OperationState.CANCELLED
+
+
+def test_viewer_cannot_start_or_cancel(client, viewer, component):
+    client.force_login(viewer)
+    assert client.post(reverse("operation_create", args=[component.pk]), {"kind": "rebuild_image"}).status_code == 403
+
+
+def test_operation_list_with_empty_state_and_rows(client, admin_user, component):
+    client.force_login(admin_user)
+    assert "No operation matches" in client.get(reverse("operation_list")).content.decode()
+    Operation.objects.create(component=component, kind=OperationKind.ROLL_COMPONENT)
+    html = client.get(reverse("operation_list")).content.decode()
+    assert component.name in html and 'hx-trigger="every 3s"' in html

@@ -1,0 +1,176 @@
+"""Queue semantics with a real Celery worker on the real Redis and the test database (PostgreSQL)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from estate.celery import app as celery_app
+from estate.inventory.choices import InstanceState
+from estate.inventory.models import Instance
+from estate.operations import services
+from estate.operations.choices import FINISHED_STATES, OperationKind, OperationState, ReplacementState
+from estate.operations.models import Operation, Replacement
+from estate.operations.tasks import run_operation
+from tests.operations.conftest import make_component
+
+pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _database_url() -> str:
+    db = settings.DATABASES["default"]
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DEBUG": "true",
+        "DATABASE_URL": _database_url(),
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "OPERATIONS_LEASE_SECONDS": "2",
+        "OPERATIONS_POLL_SECONDS": "0.05",
+        "DB_CONN_MAX_AGE": "0",
+    }
+    log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "estate",
+            "worker",
+            "-P",
+            "solo",
+            "-n",
+            f"{name}@%h",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+            "-l",
+            "INFO",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def stop(worker: subprocess.Popen, sig=signal.SIGTERM) -> None:
+    if worker.poll() is None:
+        os.killpg(worker.pid, sig)
+    worker.wait(timeout=20)
+
+
+def wait_for(predicate, *, timeout: float = 60, sweep: bool = False):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if sweep:
+            services.operation_sweep()  # what beat does every 30 s
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError("timed out")
+
+
+def finished(op_id: int) -> Operation | None:
+    op = Operation.objects.get(pk=op_id)
+    return op if op.state in FINISHED_STATES else None
+
+
+@pytest.fixture(autouse=True)
+def clean_queue(settings):
+    import redis
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    settings.OPERATIONS_REDISPATCH_SECONDS = 0
+    yield
+
+
+@pytest.fixture
+def workers(tmp_path):
+    started: list[subprocess.Popen] = []
+
+    def spawn(name: str) -> subprocess.Popen:
+        worker = start_worker(tmp_path, name)
+        started.append(worker)
+        return worker
+
+    yield spawn
+    for worker in started:
+        stop(worker, signal.SIGKILL)
+
+
+def assert_replaced_exactly_once(op: Operation, component) -> None:
+    reps = Replacement.objects.filter(operation=op)
+    assert all(r.state == ReplacementState.DONE for r in reps)
+    assert Counter(r.old_instance_id for r in reps).most_common(1)[0][1] == 1
+    new_ids = [r.new_instance_id for r in reps]
+    assert len(set(new_ids)) == len(new_ids) == op.progress_total
+    # Nothing launched beside the recorded replacements, and every old instance is gone.
+    assert Instance.objects.filter(component=component).count() == 2 * op.progress_total
+    assert Instance.objects.filter(component=component, state=InstanceState.RUNNING).count() == op.progress_total
+    assert set(
+        Instance.objects.filter(component=component, state=InstanceState.RUNNING).values_list("pk", flat=True)
+    ) == set(new_ids)
+
+
+def test_a_real_worker_runs_an_operation_to_the_end(workers):
+    component = make_component(instances=3)
+    workers("w1")
+    op = services.operation_start(
+        component=component, kind=OperationKind.ROLL_COMPONENT, params={"warmup_seconds": 0.1}
+    )
+    op = wait_for(lambda: finished(op.pk))
+    assert op.state == OperationState.SUCCEEDED, op.error
+    assert_replaced_exactly_once(op, component)
+
+
+def test_killed_worker_mid_roll_then_a_new_one_replaces_every_instance_exactly_once(workers):
+    component = make_component(instances=8)
+    first = workers("w1")
+    op = services.operation_start(
+        component=component, kind=OperationKind.ROLL_COMPONENT, params={"batch_size": 1, "warmup_seconds": 0.4}
+    )
+    wait_for(lambda: Operation.objects.get(pk=op.pk).progress_done >= 2, timeout=60)
+    stop(first, signal.SIGKILL)
+    op.refresh_from_db()
+    assert op.state == OperationState.RUNNING and op.progress_done < 8
+    workers("w2")
+    op = wait_for(lambda: finished(op.pk), timeout=90, sweep=True)
+    assert op.state == OperationState.SUCCEEDED, op.error
+    assert op.attempts >= 2
+    assert_replaced_exactly_once(op, component)
+
+
+def test_an_operation_created_while_the_broker_is_down_runs_once_it_is_back(workers, monkeypatch):
+    component = make_component(instances=2)
+    dead_broker = celery_app.connection_for_write("redis://127.0.0.1:1/0")  # nothing listens there
+    send = run_operation.apply_async
+    monkeypatch.setattr(run_operation, "apply_async", lambda args, **kw: send(args, connection=dead_broker, **kw))
+    op = services.operation_start(
+        component=component, kind=OperationKind.ROLL_COMPONENT, params={"warmup_seconds": 0.1}
+    )
+    monkeypatch.undo()
+    op.refresh_from_db()
+    assert op.state == OperationState.QUEUED and op.attempts == 0
+    workers("w1")
+    time.sleep(1)
+    assert Operation.objects.get(pk=op.pk).state == OperationState.QUEUED  # no message reached the worker
+    op = wait_for(lambda: finished(op.pk), sweep=True)
+    assert op.state == OperationState.SUCCEEDED, op.error
+    assert_replaced_exactly_once(op, component)
