@@ -193,7 +193,9 @@ class ProviderConfig(TimeStampedModel):
     secret_env = models.CharField(
         max_length=100,
         blank=True,
-        validators=[RegexValidator(r"^[A-Z_][A-Z0-9_]*$", "An environment variable name, e.g. ESTATE_WEBHOOK_SECRET.")],
+        # Only ESTATE_* variables: the worker's own secrets (SECRET_KEY, DATABASE_URL, cloud keys)
+        # must never become a provider's signing key or bearer token.
+        validators=[RegexValidator(r"^ESTATE_[A-Z0-9_]+$", "A variable named ESTATE_..., e.g. ESTATE_WEBHOOK_SECRET.")],
         help_text="Name of the environment variable holding the secret (webhook key, API token).",
     )
 

@@ -146,3 +146,17 @@ def test_provider_config_shows_the_secrets_name_never_its_value(api, component, 
     assert "do-not-show-me" not in listing and "ESTATE_CI_SECRET" in listing
     bad = api.post("/api/v1/provider-configs/", {"component": component.pk, "secret_env": "not a name"}, format="json")
     assert bad.status_code == 400
+
+
+def test_a_provider_secret_must_be_an_estate_variable(api):
+    """SECRET_KEY or DATABASE_URL must never become a webhook's signing key or a bearer token."""
+    from estate.operations.models import ProviderConfig
+    from tests.factories import ImmutableComponentFactory
+
+    component = ImmutableComponentFactory()
+    response = api.post(
+        "/api/v1/provider-configs/", {"component": component.pk, "secret_env": "SECRET_KEY"}, format="json"
+    )
+    assert response.status_code == 400, response.content
+    assert "secret_env" in response.json()["errors"]
+    assert not ProviderConfig.objects.filter(component=component).exists()

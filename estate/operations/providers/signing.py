@@ -20,4 +20,5 @@ def verify(secret: str, body: bytes, signature: str) -> bool:
 def secret_from_env(config) -> str:
     """The secret named by the provider config; never stored in the database nor shown back."""
     name = getattr(config, "secret_env", "") if config else ""
-    return os.environ.get(name, "") if name else ""
+    # The model only accepts ESTATE_* names; checked again here for rows written around it.
+    return os.environ.get(name, "") if name.startswith("ESTATE_") else ""
