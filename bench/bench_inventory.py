@@ -539,7 +539,7 @@ def table(rows: list[Row], small: int, large: int) -> str:
     for r in rows:
         lines.append(
             f"| `{r.url}` | {r.small.queries} | {r.large.queries} | {r.small.median:.1f} | {r.large.median:.1f} "
-            f"| {r.ratio:.2f} | {'yes' if r.met else '**no**'} |"
+            f"| {r.ratio:.2f} | {_verdict(r)} |"
         )
     return "\n".join(lines)
 
@@ -561,6 +561,16 @@ def _size(n: int) -> str:
     return f"{n // 1000}k" if n >= 1000 and n % 1000 == 0 else str(n)
 
 
+def _targets(rows: list[Row]) -> list[Row]:
+    return [r for r in rows if not r.url.endswith(COLD)]
+
+
+def _verdict(row: Row) -> str:
+    if row.url.endswith(COLD):
+        return "shown"
+    return "yes" if row.met else "**no**"
+
+
 def interpretation(rows: list[Row], args) -> str:
     grows = {url: text for url, _, text in URLS}
     more = [f"`{r.url}`" for r in rows if not r.queries_flat]
@@ -577,7 +587,9 @@ def interpretation(rows: list[Row], args) -> str:
         sentences.append(
             f"That is why {', '.join(fewer)} issue fewer for the large estate: its first page holds one kind."
         )
-    sentences.append(f"Time: {len(rows) - len(over)} of {len(rows)} URLs stay within {MAX_RATIO:.0f}x.")
+    targets = _targets(rows)
+    within = sum(r.ratio <= MAX_RATIO for r in targets)
+    sentences.append(f"Time: {within} of {len(targets)} target URLs stay within {MAX_RATIO:.0f}x.")
     for r in over:
         sentences.append(
             f"`{r.url}` is at {r.ratio:.2f}x ({r.small.median:.0f} -> {r.large.median:.0f} ms); "
@@ -586,7 +598,9 @@ def interpretation(rows: list[Row], args) -> str:
     if over:
         sentences.append(
             "Those are totals over the whole estate, which no index makes constant: counting 50,000 instances "
-            "costs what reading them costs. bench/README.md says what would."
+            "costs what reading them costs. The dashboard therefore reads them from a cache that lives "
+            "ESTATE_FIGURES_CACHE_SECONDS (30 s) and is dropped by any write through the services; the cold "
+            "row shows what one recount costs."
         )
     return " ".join(sentences)
 
@@ -622,7 +636,8 @@ def write_results(path: Path, rows: list[Row], args, run: dict) -> None:
         "",
         table(rows, args.small, args.large),
         "",
-        f"**{sum(r.met for r in rows)} of {len(rows)} targets met.**",
+        f"**{sum(r.met for r in _targets(rows))} of {len(_targets(rows))} targets met** "
+        f"(the cold-cache row is shown for what the cache saves, not a target).",
         "",
         detail_table(rows, args.small, args.large),
         "",
@@ -631,7 +646,21 @@ def write_results(path: Path, rows: list[Row], args, run: dict) -> None:
         interpretation(rows, args),
         "",
     ]
-    path.write_text("\n".join(body))
+    path.write_text("\n".join(body) + _other_benches(path))
+
+
+OWN_SECTIONS = ("## Results", "## Interpretation")
+
+
+def _other_benches(path: Path) -> str:
+    """The sections other bench scripts appended to the same file, kept as they are."""
+    if not path.exists():
+        return ""
+    text = path.read_text()
+    starts = [i for i, line in enumerate(text.splitlines(keepends=True)) if line.startswith("## ")]
+    lines = text.splitlines(keepends=True)
+    others = [i for i in starts if not lines[i].startswith(OWN_SECTIONS)]
+    return "\n" + "".join(lines[others[0] :]) if others else ""
 
 
 # --- main -----------------------------------------------------------------------------------------
@@ -690,7 +719,7 @@ def main() -> int:
     if not args.no_write:
         write_results(args.output, rows, args, run)
         print(f"\nwrote {args.output}")
-    missed = [r.url for r in rows if not r.met and not r.url.endswith(COLD)]
+    missed = [r.url for r in _targets(rows) if not r.met]
     if missed:
         print(f"targets missed: {', '.join(missed)}", file=sys.stderr)
     return 1 if missed else 0
