@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import Operation
 
 
 class OperationFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=OperationState.choices)
+    state = django_filters.MultipleChoiceFilter(choices=OperationState.choices, widget=forms.CheckboxSelectMultiple)
     kind = django_filters.ChoiceFilter(choices=OperationKind.choices)
     component = django_filters.NumberFilter(field_name="component_id")
     policy = django_filters.CharFilter()
