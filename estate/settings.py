@@ -12,6 +12,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("ESTATE_VAR_DIR", BASE_DIR / "var"))
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "estate.patching",
     "estate.operations",
     "estate.dashboard",
+    "estate.access",
 ]
 
 MIDDLEWARE = [
@@ -92,6 +94,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
@@ -108,6 +111,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "django.template.context_processors.csp",
             ],
         },
     },
@@ -207,6 +211,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+# Login attempts (POSTs) per client IP, and the lockout after repeated failures. Both live in the
+# default cache, which is Redis when REDIS_URL is set, so every web process sees the same counts.
+LOGIN_THROTTLE_RATE = env_str("LOGIN_THROTTLE_RATE", "60/minute")
+LOGIN_LOCKOUT_USERNAME_FAILURES = env_int("LOGIN_LOCKOUT_USERNAME_FAILURES", 5)
+LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 20)
+LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -246,7 +256,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "estate.core.api.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["estate.access.throttles.ApiRateThrottle"],
+    # Proxies in front that append to X-Forwarded-For; 0 trusts only REMOTE_ADDR (no spoofed IPs).
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+# Requests per client ("N/second|minute|hour|day"; empty is unlimited), read on every request.
+API_THROTTLE_RATE_USER = env_str("API_THROTTLE_RATE_USER", "3000/minute")
+API_THROTTLE_RATE_ANON = env_str("API_THROTTLE_RATE_ANON", "300/minute")
+# Agents report in bulk and often: the ingest endpoint has its own, higher budget.
+API_THROTTLE_RATE_INGEST = env_str("API_THROTTLE_RATE_INGEST", "30000/minute")
 SPECTACULAR_SETTINGS = {
     "TITLE": "Estate API",
     "DESCRIPTION": "Inventory, health, patch windows and operations for mixed immutable and bastion estates.",
@@ -256,6 +274,38 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # The default enum hook, then every operation's error responses in the one error shape.
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "estate.core.schema.document_errors",
+    ],
+}
+
+# --- content security policy: no inline script or style without the per-response nonce --------
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF, CSP.NONCE],
+    # Injected <style> elements take the nonce: FullCalendar and htmx from <meta> tags in base.html,
+    # ReDoc's styled-components from its init options (static/js/redoc_init.js). ReDoc's bundled
+    # perfect-scrollbar CSS is injected as the bundle loads, before any nonce can reach it: its
+    # hash allows exactly that text (a new drf-spectacular-sidecar may change it; the browser
+    # test tests/browser/test_csp.py then fails and prints the new hash); the element is inserted
+    # empty first, hence the empty string's hash too.
+    "style-src": [
+        CSP.SELF,
+        CSP.NONCE,
+        "'sha256-QMIg+bpjm3JdElJ388KYke01izlUW0UoNOeKjpMxdgc='",
+        "'sha256-47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU='",
+    ],
+    # ReDoc runs its search index in a Worker made from a blob: URL.
+    "worker-src": [CSP.SELF, "blob:"],
+    "img-src": [CSP.SELF, "data:"],
+    "font-src": [CSP.SELF, "data:"],
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
 }
 
 # --- production hardening (passes `manage.py check --deploy`) ------------------------------

@@ -7,6 +7,7 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
+from estate.access.views import EstateLoginView
 from estate.core import views as core_views
 from estate.telemetry.metrics import metrics_view
 
@@ -14,11 +15,7 @@ urlpatterns = [
     path("healthz", core_views.healthz, name="healthz"),
     path("readyz", core_views.readyz, name="readyz"),
     path("metrics", metrics_view, name="metrics"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", EstateLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("estate.api_urls")),
@@ -35,3 +32,6 @@ urlpatterns = [
     path("", include("estate.patching.urls")),
     path("", include("estate.operations.urls")),
 ]
+
+# An /api/ URL no route matches answers JSON in the one error shape, not the HTML page.
+handler404 = "estate.core.views.page_not_found"

@@ -250,3 +250,28 @@ def test_docs_static_files_exist(api, path):
     assert assets
     for asset in assets:
         assert finders.find(asset), asset
+
+
+@pytest.mark.parametrize("url", ["/api/v1/clusters/not-a-number/", "/api/v1/occurrences/%C2%84/cancel/", "/api/nope/"])
+def test_an_api_url_no_route_matches_is_a_json_404(api, url):
+    """Schemathesis: a malformed id in the path fell through to the HTML 404 page under /api/."""
+    body = assert_error(api.post(url) if url.endswith("cancel/") else api.get(url), 404)
+    assert body["errors"] == {}
+
+
+def test_a_page_url_no_route_matches_is_still_the_html_404(client):
+    response = client.get("/no-such-page/")
+    assert response.status_code == 404
+    assert response["Content-Type"].startswith("text/html")
+
+
+def test_the_schema_documents_the_error_answers_in_the_error_shape(api):
+    """Schemathesis found 4xx answers the schema did not list (404 on a bad page, 415, 409...)."""
+    schema = api.get("/api/schema/?format=json").json()
+    assert schema["components"]["schemas"]["Error"]["required"] == ["detail", "errors"]
+    listed = schema["paths"]["/api/v1/components/"]["get"]["responses"]
+    assert {"400", "401", "403", "404", "429"} <= set(listed)
+    created = schema["paths"]["/api/v1/components/"]["post"]["responses"]
+    assert {"400", "409", "413", "415"} <= set(created)
+    error = created["409"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/Error"}

@@ -239,3 +239,13 @@ def test_findings_query_count_does_not_grow_with_the_estate(api):
     small = queries()
     add(27)
     assert small == queries()
+
+
+def test_the_schema_describes_the_paginated_list_and_the_plain_kinds(api):
+    """The list answers {count, next, previous, results}; the schema said a bare array (kinds is one)."""
+    schema = api.get("/api/schema/?format=json").json()
+    listed = schema["paths"]["/api/v1/findings/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert listed["schema"] == {"$ref": "#/components/schemas/PaginatedFindingList"}
+    assert set(schema["components"]["schemas"]["PaginatedFindingList"]["properties"]) >= {"count", "results"}
+    kinds = schema["paths"]["/api/v1/findings/kinds/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert kinds["schema"]["type"] == "array"

@@ -160,3 +160,9 @@ def test_a_provider_secret_must_be_an_estate_variable(api):
     assert response.status_code == 400, response.content
     assert "secret_env" in response.json()["errors"]
     assert not ProviderConfig.objects.filter(component=component).exists()
+
+
+def test_the_schema_says_an_operation_may_have_no_requester(api):
+    """Operations a policy or the system started have `requested_by: null`; the schema said a string."""
+    schema = api.get("/api/schema/?format=json").json()
+    assert schema["components"]["schemas"]["Operation"]["properties"]["requested_by"]["nullable"] is True

@@ -141,3 +141,11 @@ def test_feed_tokens_api_creates_and_lists_own_tokens(api, viewer_api):
     assert response.json()["filters"] == {"team": "web"}
     assert response.json()["url"].endswith(".ics")
     assert viewer_api.get("/api/v1/feed-tokens/").json()["count"] == 0
+
+
+@pytest.mark.parametrize("filters", [True, "team=web", ["team"]])
+def test_feed_tokens_api_refuses_filters_that_are_not_an_object(api, filters):
+    """Schemathesis: `filters: true` was a 500 ('bool' has no .items()); now a 400 naming the field."""
+    response = api.post("/api/v1/feed-tokens/", {"name": "Team", "filters": filters}, format="json")
+    assert response.status_code == 400, response.content
+    assert "filters" in response.json()["errors"]

@@ -158,3 +158,20 @@ def test_a_new_schedule_drops_the_old_series_exceptions(weekly):
     services.window_save(window=weekly, data={"start": TOMORROW + timedelta(hours=2)})
     views = selectors.occurrences_between([weekly], NOW, NOW + timedelta(days=8))
     assert [(v.status, v.start) for v in views] == [("planned", TOMORROW + timedelta(hours=2))]
+
+
+def test_api_skip_and_cancel_refuse_a_body_that_is_not_an_object(api, weekly):
+    """Schemathesis: a JSON list as the body was a 500 ('list' has no .get); now a 400 in the one shape."""
+    key = _key(weekly, TOMORROW)
+    for action in ("skip", "cancel"):
+        response = api.post(f"/api/v1/occurrences/{key}/{action}/", [None, None], format="json")
+        assert response.status_code == 400, response.content
+        assert set(response.json()) == {"detail", "errors"}
+        assert "non_field_errors" in response.json()["errors"]
+
+
+def test_api_an_epoch_past_what_a_datetime_holds_is_404(api, weekly):
+    """Schemathesis: a key whose epoch overflowed datetime.fromtimestamp was a 500."""
+    response = api.post(f"/api/v1/occurrences/{weekly.pk}-8910673300301492356912/skip/", {}, format="json")
+    assert response.status_code == 404
+    assert set(response.json()) == {"detail", "errors"}

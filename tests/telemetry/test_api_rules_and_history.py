@@ -55,3 +55,16 @@ def test_the_chart_series_are_in_the_api(api):
     (series,) = api.get(f"/api/v1/component-telemetry/{component.pk}/series/").json()
     assert series["metric"] == "http_error_rate" and series["points"][0][1] == 0.5
     assert series["critical"] == 0.1  # the service category's default rule
+
+
+@pytest.mark.parametrize("suffix", ["", "series/"])
+def test_a_component_telemetry_id_that_is_not_a_number_is_404(api, suffix):
+    """Schemathesis: /component-telemetry/null,null/ was a 500 (int() of the id); now a 404."""
+    response = api.get(f"/api/v1/component-telemetry/null,null/{suffix}")
+    assert response.status_code == 404
+
+
+def test_the_schema_says_a_health_change_may_have_no_instance(api):
+    """A component-level change has `instance: null`; the schema said a non-null string."""
+    schema = api.get("/api/schema/?format=json").json()
+    assert schema["components"]["schemas"]["HealthChange"]["properties"]["instance"]["nullable"] is True

@@ -47,19 +47,11 @@ class FindingPagination(Pagination):
         )
 
 
-@extend_schema(
-    parameters=[
-        OpenApiParameter("severity", enum=Severity.values),
-        OpenApiParameter("kind", str),
-        OpenApiParameter("component", int),
-        OpenApiParameter("page", int),
-        OpenApiParameter("page_size", int),
-    ]
-)
 class FindingViewSet(viewsets.ViewSet):
     """The estate's violations of the principles, most severe first."""
 
     serializer_class = FindingSerializer
+    pagination_class = FindingPagination  # so the schema describes list's paginated envelope
 
     def _filters(self, request) -> dict:
         query = FindingQuery(request.query_params)
@@ -67,13 +59,22 @@ class FindingViewSet(viewsets.ViewSet):
             raise ValidationError(query.errors)
         return query.registry_filters()
 
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("severity", enum=Severity.values),
+            OpenApiParameter("kind", str),
+            OpenApiParameter("component", int),
+            OpenApiParameter("page", int),
+            OpenApiParameter("page_size", int),
+        ]
+    )
     def list(self, request):
         paginator = FindingPagination()
         page = paginator.paginate_findings(request, self._filters(request))
         return paginator.findings_response(FindingSerializer(page, many=True).data)
 
     @extend_schema(responses=FindingKindSerializer(many=True))
-    @action(detail=False)
+    @action(detail=False, pagination_class=None)
     def kinds(self, request):
         """Every finding kind with its current count."""
         counts = estate_finding_counts()

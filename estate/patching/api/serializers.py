@@ -139,6 +139,11 @@ class FeedTokenSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "filters", "url", "created_at", "revoked_at", "last_used_at"]
         read_only_fields = ["created_at", "revoked_at", "last_used_at"]
 
+    def validate_filters(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError('Give an object of filters, e.g. {"environment": "production"}.')
+        return value
+
     def get_url(self, obj) -> str:
         from django.urls import reverse
 

@@ -49,8 +49,13 @@ def occurrence_by_key(key: str) -> Occurrence:
     window_id, _, epoch = key.partition("-")
     if not (window_id.isdigit() and epoch.isdigit()):
         raise NotFound("Occurrence keys look like <window id>-<epoch seconds>.")
+    try:
+        original_start = datetime.fromtimestamp(int(epoch), tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        # Digits, but past what a datetime holds: no window ever started then.
+        raise NotFound("No occurrence starts at that epoch.") from None
     window = get_object_or_404(PatchWindow, pk=int(window_id))
-    return services.occurrence_materialise(window, datetime.fromtimestamp(int(epoch), tz=UTC))
+    return services.occurrence_materialise(window, original_start)
 
 
 class PatchWindowViewSet(viewsets.ModelViewSet):
@@ -138,6 +143,11 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
         row = do(occurrence_by_key(key))
         return Response(self._data(row), status=status_code)
 
+    def _notes(self, request) -> str:
+        body = serializers.OccurrenceActionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        return body.validated_data["notes"]
+
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])
     def start(self, request, id=None):
@@ -155,13 +165,13 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
     @extend_schema(request=serializers.OccurrenceActionSerializer)
     @action(detail=True, methods=["post"])
     def skip(self, request, id=None):
-        notes = request.data.get("notes", "")
+        notes = self._notes(request)
         return self._act(request, id, lambda o: services.occurrence_skip(occurrence=o, actor=request.user, notes=notes))
 
     @extend_schema(request=serializers.OccurrenceActionSerializer)
     @action(detail=True, methods=["post"])
     def cancel(self, request, id=None):
-        notes = request.data.get("notes", "")
+        notes = self._notes(request)
         return self._act(
             request, id, lambda o: services.occurrence_skip(occurrence=o, actor=request.user, notes=notes, cancel=True)
         )

@@ -41,7 +41,7 @@ class MetricRuleSerializer(serializers.ModelSerializer):
 
 
 class HealthChangeSerializer(serializers.ModelSerializer):
-    instance = serializers.SlugRelatedField(slug_field="external_id", read_only=True)
+    instance = serializers.SlugRelatedField(slug_field="external_id", read_only=True, allow_null=True)
     # Plain strings: the Health enum is already in the schema under the component's name for it.
     from_state = serializers.CharField(read_only=True)
     to_state = serializers.CharField(read_only=True)

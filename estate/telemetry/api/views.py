@@ -144,6 +144,7 @@ class ComponentTelemetryViewSet(
     queryset = ComponentTelemetry.objects.order_by("component_id")
     filterset_fields = ["heartbeat_state"]
     lookup_url_kwarg = "id"
+    lookup_value_regex = r"\d+"  # a component id; anything else is a 404, not a failed int()
     serializer_class = serializers.ComponentTelemetrySerializer
     permission_classes = [ModelPermissions]
 
