@@ -82,7 +82,7 @@ def exception_handler(exc, context):
     if isinstance(exc, ApplicationError):
         return Response({"detail": exc.message, "errors": _as_error_dict(exc.errors)}, status=exc.status)
     if isinstance(exc, Http404):
-        exc = exceptions.NotFound()
+        exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
     elif isinstance(exc, RequestDataTooBig):

@@ -157,3 +157,9 @@ def test_demo_plans_windows_a_freeze_and_one_conflict(db):
     assert finding_counts(kind="patch-window-conflict") == {"patch-window-conflict": 1}
     assert load_demo_patching() == 13
     assert PatchWindow.objects.count() == 13
+
+
+@pytest.mark.parametrize("key", ["zzz", "1-99999999999999999999"])
+def test_a_malformed_occurrence_key_is_a_404_page_not_a_500(admin_client, key):
+    assert admin_client.get(f"/patching/occurrences/{key}/").status_code == 404
+    assert admin_client.post(f"/patching/occurrences/{key}/start/").status_code == 404

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
@@ -48,12 +49,13 @@ def occurrence_by_key(key: str) -> Occurrence:
     """The stored row of the occurrence `<window id>-<epoch of its original start>`, created on first use."""
     window_id, _, epoch = key.partition("-")
     if not (window_id.isdigit() and epoch.isdigit()):
-        raise NotFound("Occurrence keys look like <window id>-<epoch seconds>.")
+        # Http404, not DRF's NotFound: the browser views share this lookup.
+        raise Http404("Occurrence keys look like <window id>-<epoch seconds>.")
     try:
         original_start = datetime.fromtimestamp(int(epoch), tz=UTC)
     except (OverflowError, OSError, ValueError):
         # Digits, but past what a datetime holds: no window ever started then.
-        raise NotFound("No occurrence starts at that epoch.") from None
+        raise Http404("No occurrence starts at that epoch.") from None
     window = get_object_or_404(PatchWindow, pk=int(window_id))
     return services.occurrence_materialise(window, original_start)
 
