@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint check-deploy bench clean
+.PHONY: run test lint check-deploy bench bench-load clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	@test -n "$(PYTHON)" || { echo "Estate needs Python 3.12 or newer; none was found." >&2; exit 1; }
@@ -42,6 +42,17 @@ check-deploy: $(STAMP)
 bench: export DEBUG ?= true
 bench: $(STAMP)
 	$(BIN)/python bench/bench_inventory.py
+
+# Load test (issue 6): locust from requirements-bench.txt into the same .venv, then gunicorn on
+# loopback under 50 browser users and 10 ingest clients for 60 s; writes "## Load" in bench/RESULTS.md.
+# Recreates the PostgreSQL database estate_load; uses REDIS_URL when it is set.
+BENCH_STAMP := $(VENV)/.installed-bench
+$(BENCH_STAMP): $(STAMP) requirements-bench.txt
+	$(BIN)/pip install --quiet -r requirements-bench.txt
+	touch $(BENCH_STAMP)
+
+bench-load: $(BENCH_STAMP)
+	$(BIN)/python bench/bench_load.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var staticfiles test-artifacts

@@ -2,6 +2,8 @@
 
 from rest_framework.routers import DefaultRouter
 
+from estate.access.api.urls import router as access_router
+from estate.audit.api.urls import router as audit_router
 from estate.dashboard.api.urls import router as dashboard_router
 from estate.inventory.api.urls import router as inventory_router
 from estate.operations.api.urls import router as operations_router
@@ -9,7 +11,16 @@ from estate.patching.api.urls import router as patching_router
 from estate.telemetry.api.urls import router as telemetry_router
 
 router = DefaultRouter()
-for app_router in (inventory_router, telemetry_router, patching_router, operations_router, dashboard_router):
+APP_ROUTERS = (
+    inventory_router,
+    telemetry_router,
+    patching_router,
+    operations_router,
+    dashboard_router,
+    access_router,
+    audit_router,
+)
+for app_router in APP_ROUTERS:
     router.registry.extend(app_router.registry)
 
 urlpatterns = router.urls

@@ -69,12 +69,12 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django.contrib.humanize",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
     "estate.core",
+    "estate.audit",
     "estate.inventory",
     "estate.telemetry",
     "estate.patching",
@@ -90,10 +90,12 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "estate.core.context.RequestContextMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "estate.core.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "estate.urls"
@@ -133,7 +135,7 @@ REDIS_URL = env_str("REDIS_URL")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "estate.core.cache_backend.ResilientRedisCache",  # misses, not 500s, while Redis is down
             "LOCATION": REDIS_URL,
         }
     }
@@ -215,6 +217,9 @@ LOGIN_THROTTLE_RATE = env_str("LOGIN_THROTTLE_RATE", "60/minute")
 LOGIN_LOCKOUT_USERNAME_FAILURES = env_int("LOGIN_LOCKOUT_USERNAME_FAILURES", 5)
 LOGIN_LOCKOUT_IP_FAILURES = env_int("LOGIN_LOCKOUT_IP_FAILURES", 20)
 LOGIN_LOCKOUT_SECONDS = env_int("LOGIN_LOCKOUT_SECONDS", 900)
+# Personal API tokens must expire: the longest life one may be given, and the default offered.
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -238,8 +243,9 @@ WHITENOISE_USE_FINDERS = DEBUG
 API_BULK_LIMIT = env_int("API_BULK_LIMIT", 1000)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        # A script's token header is judged before any session cookie it may also carry.
+        "estate.access.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
@@ -399,5 +405,8 @@ OPERATIONS_WEBHOOK_RETRIES = env_int("OPERATIONS_WEBHOOK_RETRIES", 3)
 OPERATIONS_WEBHOOK_BACKOFF_SECONDS = float(env_str("OPERATIONS_WEBHOOK_BACKOFF_SECONDS", "1"))
 OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
-    {"OperationStateEnum": "estate.operations.choices.OperationState"}
+    {
+        "OperationStateEnum": "estate.operations.choices.OperationState",
+        "TokenScopeEnum": "estate.access.models.TokenScope",
+    }
 )

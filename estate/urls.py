@@ -31,6 +31,8 @@ urlpatterns = [
     path("", include("estate.telemetry.urls")),
     path("", include("estate.patching.urls")),
     path("", include("estate.operations.urls")),
+    path("", include("estate.audit.urls")),
+    path("", include("estate.access.urls")),
 ]
 
 # An /api/ URL no route matches answers JSON in the one error shape, not the HTML page.

@@ -2,13 +2,17 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
+from datetime import timedelta
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Permission
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import Group, Permission
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from estate.access import roles
+from estate.access import services as access_services
 from tests.factories import UserFactory
 
 # Playwright drives the browser from an event loop; Django's live_server is synchronous.
@@ -56,21 +60,53 @@ def _user_with(username: str, *codenames: str, **extra):
     return user
 
 
+def user_with_role(username: str, role: str, **extra):
+    user = UserFactory(username=username, **extra)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def api_token(user, scope: str = "write") -> str:
+    """A personal API token's secret for `user`, valid for a day."""
+    expires = timezone.now() + timedelta(days=1)
+    return access_services.token_create(
+        user=user, name=f"{scope} token {uuid.uuid4().hex[:8]}", scope=scope, expires_at=expires
+    )[1]
+
+
+def token_client(user, scope: str = "write") -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_token(user, scope)}")
+    return client
+
+
 @pytest.fixture
 def admin_user(db):
     return _user_with("admin", is_staff=True, is_superuser=True)
 
 
 @pytest.fixture
+def estate_admin(db):
+    """The admin role, without Django's superuser flag."""
+    return user_with_role("estate-admin", roles.ADMIN, is_staff=True)
+
+
+@pytest.fixture
 def operator(db):
-    """May edit the inventory but not delete it."""
-    return _user_with("operator", "add_component", "change_component", "add_instance", "change_instance",
+    """The operator role: patch windows, occurrences, operations; not the inventory."""
+    return user_with_role("operator", roles.OPERATOR)
+
+
+@pytest.fixture
+def editor(db):
+    """May edit the inventory but not delete it (model permissions given one by one)."""
+    return _user_with("editor", "add_component", "change_component", "add_instance", "change_instance",
                       "add_image", "change_image")  # fmt: skip
 
 
 @pytest.fixture
 def viewer(db):
-    return _user_with("viewer")
+    return user_with_role("viewer", roles.VIEWER)
 
 
 @pytest.fixture
@@ -89,10 +125,8 @@ def viewer_api(viewer) -> APIClient:
 
 @pytest.fixture
 def token_api(admin_user) -> APIClient:
-    client = APIClient()
-    token = Token.objects.create(user=admin_user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
+    """The admin's personal write token in the Authorization header."""
+    return token_client(admin_user)
 
 
 @pytest.fixture(autouse=True)

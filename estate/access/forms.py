@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
+from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from estate.access import lockout
+from estate.access.models import TokenScope
+from estate.core.forms import StyledFormMixin
 
 
 def duration_text(seconds: int) -> str:
@@ -38,3 +44,17 @@ class LockoutAuthenticationForm(AuthenticationForm):
             raise
         lockout.login_succeeded(username=username)
         return cleaned
+
+
+LIFETIME_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (180, "180 days"), (365, "1 year")]
+
+
+class ApiTokenForm(StyledFormMixin, forms.Form):
+    """A new personal token; the model's rules (expiry, unique name) are reported, not repeated."""
+
+    name = forms.CharField(max_length=100, help_text="What it is for, e.g. “deploy pipeline”.")
+    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
+    lifetime = forms.TypedChoiceField(choices=LIFETIME_CHOICES, coerce=int, initial=90, label="Expires after")
+
+    def expires_at(self):
+        return timezone.now() + timedelta(days=self.cleaned_data["lifetime"])

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework.throttling import BaseThrottle
+
+from estate.core.net import client_ip  # noqa: F401 - re-exported: forms.py calls lockout.client_ip
 
 PREFIX = "access:login"
 
@@ -31,11 +32,6 @@ class Subject:
     def key(self) -> str:
         digest = hashlib.sha256(self.value.encode()).hexdigest()
         return f"{PREFIX}:{self.kind}:{digest}"
-
-
-def client_ip(request) -> str:
-    """The client's address as DRF's throttles see it (X-Forwarded-For only behind NUM_PROXIES)."""
-    return BaseThrottle().get_ident(request) or ""
 
 
 def subjects(*, username: str, ip: str) -> list[Subject]:

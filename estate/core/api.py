@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -31,6 +32,19 @@ class InUse(exceptions.APIException):
     default_code = "in_use"
 
 
+# Seconds a client waits before it retries a request the database could not serve.
+DATABASE_RETRY_AFTER = 2
+
+
+class DatabaseUnavailable(exceptions.APIException):
+    """The database is restarting or unreachable: the client sends the same request again later."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The database is unavailable for the moment; retry shortly."
+    default_code = "database_unavailable"
+    wait = DATABASE_RETRY_AFTER  # drf_exception_handler sends it as Retry-After
+
+
 def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
     users = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", None) or ()
     kinds = sorted({str(obj._meta.verbose_name_plural) for obj in users})
@@ -42,7 +56,12 @@ def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
 def _as_error_dict(detail) -> dict:
     """DRF's error detail as {field: [messages]}, keeping list indexes for bulk requests."""
     if isinstance(detail, dict):
-        return {_field_name(key): _as_error_list(value) for key, value in detail.items()}
+        # DRF keys a list's errors by the item's index (an int): an item's errors are always {field: [...]},
+        # even when the item itself was refused (null), whose detail is a bare list of messages.
+        return {
+            _field_name(key): _as_error_dict(value) if isinstance(key, int) else _as_error_list(value)
+            for key, value in detail.items()
+        }
     if isinstance(detail, list) and any(isinstance(item, dict) for item in detail):
         return {str(i): _as_error_dict(item) for i, item in enumerate(detail) if item}
     return {"non_field_errors": _as_error_list(detail)}
@@ -59,8 +78,14 @@ def _as_error_list(value):
     if isinstance(value, list):
         if any(isinstance(item, dict) for item in value):
             return _as_error_dict(value)
-        return [str(item) for item in value]
-    return [str(value)]
+        return [_text(item) for item in value]
+    return [_text(value)]
+
+
+def _text(value) -> str:
+    """A message as text the JSON renderer can encode: DRF's messages quote the input, which may hold a
+    lone surrogate (JSON's "\\ud800"); UTF-8 cannot encode one, so it is written as its escape instead."""
+    return str(value).encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _summary(errors: dict) -> str:
@@ -69,7 +94,7 @@ def _summary(errors: dict) -> str:
         text = first[0] if isinstance(first, list) and first else first
         if isinstance(text, (list, dict)):
             return "The request has invalid fields."
-        return f"{field}: {text}" if field != "non_field_errors" else str(text)
+        return f"{field}: {text}" if field != "non_field_errors" else _text(text)
     return "Invalid request."
 
 
@@ -80,15 +105,18 @@ def exception_handler(exc, context):
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
     if isinstance(exc, ApplicationError):
-        return Response({"detail": exc.message, "errors": _as_error_dict(exc.errors)}, status=exc.status)
+        return Response({"detail": _text(exc.message), "errors": _as_error_dict(exc.errors)}, status=exc.status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound(str(exc) or None)
     elif isinstance(exc, PermissionDenied):
-        exc = exceptions.PermissionDenied()
+        exc = exceptions.PermissionDenied(str(exc) or None)
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, (ProtectedError, RestrictedError)):
         exc = _in_use(exc)
+    elif isinstance(exc, (OperationalError, InterfaceError)):
+        # The transaction the connection was in is rolled back whole, so the request can be sent again.
+        exc = DatabaseUnavailable()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -96,7 +124,7 @@ def exception_handler(exc, context):
         errors = _as_error_dict(exc.detail)
         response.data = {"detail": _summary(errors), "errors": errors}
     elif isinstance(response.data, dict) and "detail" in response.data:
-        response.data = {"detail": str(response.data["detail"]), "errors": {}}
+        response.data = {"detail": _text(response.data["detail"]), "errors": {}}
     return response
 
 

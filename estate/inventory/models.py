@@ -80,6 +80,9 @@ class System(NamedModel):
     def get_absolute_url(self) -> str:
         return reverse("component_list") + f"?system={self.slug}"
 
+    def scope_targets(self, m2m=None) -> list:
+        return [(self.owner_id, self.pk)]
+
 
 class Cluster(NamedModel):
     """The bastion nodes that replicate one data set; never patched all at once."""
@@ -93,6 +96,9 @@ class Cluster(NamedModel):
         on_delete=models.SET_NULL,
         related_name="clusters",
     )
+
+    def scope_targets(self, m2m=None) -> list | None:
+        return [(None, self.system_id)] if self.system_id else None
 
 
 class Component(TimeStampedModel):
@@ -235,6 +241,10 @@ class Component(TimeStampedModel):
     def get_absolute_url(self) -> str:
         return reverse("component_detail", args=[self.pk])
 
+    def scope_targets(self, m2m=None) -> list:
+        """For access scoping (estate.access.scope): the team and system this belongs to."""
+        return [(self.team_id, self.system_id)]
+
     @property
     def is_immutable(self) -> bool:
         return self.mode == Mode.IMMUTABLE
@@ -318,6 +328,9 @@ class Image(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.component.name}:{self.version}"
 
+    def scope_targets(self, m2m=None) -> list:
+        return self.component.scope_targets()
+
     def clean(self) -> None:
         if self.component_id and self.component.mode != Mode.IMMUTABLE:
             raise ValidationError(
@@ -383,6 +396,9 @@ class Instance(TimeStampedModel):
 
     def get_absolute_url(self) -> str:
         return reverse("component_detail", args=[self.component_id]) + f"#instance-{self.pk}"
+
+    def scope_targets(self, m2m=None) -> list:
+        return self.component.scope_targets()
 
     def clean(self) -> None:
         errors = {}

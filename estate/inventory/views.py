@@ -8,6 +8,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from estate.access import scope
 from estate.core.findings import finding_list, findings_per_component
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import KeysFirst, paginate
@@ -97,6 +98,7 @@ def component_create(request):
 @permission_required("inventory.change_component", raise_exception=True)
 def component_edit(request, pk: int):
     component = get_object_or_404(Component, pk=pk)
+    scope.require(request.user, component)
     form = ComponentForm(request.POST or None, instance=component)
     if request.method == "POST":
         saved = _save_form(

@@ -77,6 +77,9 @@ class Operation(TimeStampedModel):
             models.Index(fields=["component", "-created_at"], name="operation_component_recent_idx"),
         ]
 
+    def scope_targets(self, m2m=None) -> list:
+        return self.component.scope_targets()
+
     def __str__(self) -> str:
         return f"{self.get_kind_display()} #{self.pk} of {self.component}"
 
@@ -171,6 +174,9 @@ class RemediationPolicy(TimeStampedModel):
     class Meta:
         verbose_name_plural = "remediation policies"
 
+    def scope_targets(self, m2m=None) -> list:
+        return self.component.scope_targets()
+
     def __str__(self) -> str:
         return f"Policy of {self.component}"
 
@@ -198,6 +204,9 @@ class ProviderConfig(TimeStampedModel):
         validators=[RegexValidator(r"^ESTATE_[A-Z0-9_]+$", "A variable named ESTATE_..., e.g. ESTATE_WEBHOOK_SECRET.")],
         help_text="Name of the environment variable holding the secret (webhook key, API token).",
     )
+
+    def scope_targets(self, m2m=None) -> list:
+        return self.component.scope_targets()
 
     def __str__(self) -> str:
         return f"Provider config of {self.component}"

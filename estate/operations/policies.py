@@ -14,7 +14,10 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from estate.audit.choices import AuditAction
+from estate.audit.services import audit_record, diff
 from estate.core.errors import ApplicationError
+from estate.core.services import guard_write
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health, Mode
 from estate.inventory.models import Component, Instance
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
@@ -219,10 +222,16 @@ def _rebuild_finished(policy: RemediationPolicy, operation: Operation) -> None:
     RemediationPolicy.objects.filter(pk=policy.pk).update(rebuild_failures=failures, rebuild_disabled_reason=reason)
 
 
+@transaction.atomic
 def policy_close_breaker(*, policy: RemediationPolicy) -> RemediationPolicy:
     """A person has looked: let the policies act again."""
+    guard_write(policy)
+    before = {name: getattr(policy, name) for name in ("breaker_open_since", "breaker_reason", "failed_remediations")}
     RemediationPolicy.objects.filter(pk=policy.pk).update(
         breaker_open_since=None, breaker_reason="", failed_remediations=0
     )
     policy.refresh_from_db()
+    after = {name: getattr(policy, name) for name in before}
+    if changes := diff(before, after):
+        audit_record(action=AuditAction.CHANGE, obj=policy, changes=changes, message="Breaker closed.")
     return policy

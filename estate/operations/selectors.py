@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.db.models import QuerySet
 
+from estate.access import scope
 from estate.inventory.choices import Mode
 from estate.operations.choices import ACTIVE_STATES
 from estate.operations.models import Operation, OperationStep, RemediationPolicy
@@ -27,7 +28,7 @@ def component_panel(request, component) -> dict:
         "recent": recent,
         "active": next((op for op in recent if op.state in ACTIVE_STATES), None),
         "policy": RemediationPolicy.objects.filter(component=component).first(),
-        "can_start": request.user.has_perm("operations.add_operation"),
+        "can_start": request.user.has_perm("operations.add_operation") and scope.allows(request.user, component),
         "simulated": is_simulated(component),
         "live_instances": component.instances.filter(state__in=("pending", "running")).order_by("external_id")[:200],
     }

@@ -11,8 +11,10 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from estate.audit.choices import AuditAction
+from estate.audit.services import audit_record
 from estate.core.errors import ApplicationError
-from estate.core.services import validated_save
+from estate.core.services import guard_write, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Image
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
@@ -114,6 +116,7 @@ def operation_start(
     health signal unless forced with a written reason (principle 2); refused while the component
     has another operation in progress (a partial unique constraint backs that up).
     """
+    guard_write(Operation(component=component))  # out of scope is refused before any other answer
     if kind not in OperationKind.values:
         raise _refuse(f"Unknown kind {kind!r}.", "kind")
     _check_component(component, forced=forced, force_reason=force_reason)
@@ -135,9 +138,16 @@ def operation_start(
     )
     with transaction.atomic():
         try:
-            validated_save(operation)
+            validated_save(operation, action=AuditAction.OPERATION_STARTED, message=reason)
         except ValidationError as exc:
             raise _refuse(f"{component.name} already has an operation in progress.", status=409) from exc
+        if forced:
+            audit_record(
+                action=AuditAction.OPERATION_FORCED,
+                obj=operation,
+                changes={"forced": True, "force_reason": operation.force_reason},
+                message=operation.force_reason,
+            )
         who = requested_by or (f"policy {policy}" if policy else "a script")
         log_step(operation, f"Requested by {who}" + (f": {reason}" if reason else "."))
         if forced:
@@ -152,6 +162,9 @@ def dispatch(operation_id: int) -> bool:
 
     Operation.objects.filter(pk=operation_id).update(dispatched_at=timezone.now())
     try:
+        with run_operation.app.pool.acquire(block=True) as broker:
+            # One attempt: kombu's own retries would hold the request for 6 s while the broker is down.
+            broker.ensure_connection(max_retries=0)
         run_operation.apply_async((operation_id,), retry=False)
     except Exception:  # noqa: BLE001 - any broker failure: the row stays queued and the sweep retries
         logger.warning("operation %s: broker unavailable, the sweep will dispatch it", operation_id, exc_info=True)
@@ -161,18 +174,22 @@ def dispatch(operation_id: int) -> bool:
 
 def operation_cancel(*, operation: Operation, user=None) -> Operation:
     """Queued or paused: cancelled at once. Running: cancelling, and the worker stops between batches."""
+    guard_write(operation)
     who = user or "a script"
     with transaction.atomic():
         now = timezone.now()
         idle = (OperationState.QUEUED, OperationState.PAUSED)
+        was = operation.state
         if Operation.objects.filter(pk=operation.pk, state__in=idle).update(
             state=OperationState.CANCELLED, finished_at=now, claim_token="", lease_expires_at=None
         ):
             log_step(operation, f"Cancelled by {who}.")
+            _record_state(operation, AuditAction.OPERATION_CANCELLED, was, OperationState.CANCELLED)
         elif Operation.objects.filter(pk=operation.pk, state=OperationState.RUNNING).update(
             state=OperationState.CANCELLING
         ):
             log_step(operation, f"Cancel requested by {who}; stopping at the next safe point (between batches).")
+            _record_state(operation, AuditAction.OPERATION_CANCELLED, OperationState.RUNNING, OperationState.CANCELLING)
         else:
             operation.refresh_from_db()
             raise _refuse(
@@ -182,8 +199,13 @@ def operation_cancel(*, operation: Operation, user=None) -> Operation:
     return operation
 
 
+def _record_state(operation: Operation, action: str, before: str, after: str) -> None:
+    audit_record(action=action, obj=operation, changes={"state": [before, after]})
+
+
 def operation_resume(*, operation: Operation, user=None) -> Operation:
     """Continue an operation paused at a checkpoint."""
+    guard_write(operation)
     with transaction.atomic():
         if not Operation.objects.filter(pk=operation.pk, state=OperationState.PAUSED).update(
             state=OperationState.QUEUED
@@ -191,6 +213,7 @@ def operation_resume(*, operation: Operation, user=None) -> Operation:
             operation.refresh_from_db()
             raise _refuse(f"The operation is {operation.get_state_display().lower()}, not paused.", status=409)
         log_step(operation, f"Resumed by {user or 'a script'}.")
+        _record_state(operation, AuditAction.OPERATION_RESUMED, OperationState.PAUSED, OperationState.QUEUED)
         transaction.on_commit(lambda: dispatch(operation.pk))
     operation.refresh_from_db()
     return operation

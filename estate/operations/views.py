@@ -8,6 +8,7 @@ from django.urls import reverse_lazy
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from estate.access import scope
 from estate.core.errors import ApplicationError
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import paginate
@@ -71,6 +72,7 @@ def component_operations(request, pk: int):
 @require_POST
 def operation_create(request, pk: int):
     component = get_object_or_404(Component, pk=pk)
+    scope.require(request.user, component)
     form = OperationForm(request.POST, component=component)
     if not form.is_valid():
         for field, errors in form.errors.items():

@@ -28,5 +28,5 @@ class ChangeFreezeAdmin(admin.ModelAdmin):
 
 @admin.register(FeedToken)
 class FeedTokenAdmin(admin.ModelAdmin):
-    list_display = ["name", "user", "created_at", "revoked_at", "last_used_at"]
-    readonly_fields = ["key", "user", "filters"]
+    list_display = ["name", "user", "created_at", "api_token"]
+    readonly_fields = ["api_token", "user", "filters"]

@@ -73,6 +73,12 @@ class PatchWindow(TimeStampedModel):
         ]
         indexes = [models.Index(fields=["paused", "start", "series_end"])]
 
+    def scope_targets(self, m2m=None) -> list:
+        components = (m2m or {}).get("components")
+        if components is None:
+            components = self.components.all() if self.pk else []
+        return [(c.team_id, c.system_id) for c in components]
+
     def __str__(self) -> str:
         return self.title
 
@@ -138,6 +144,9 @@ class Occurrence(TimeStampedModel):
             models.CheckConstraint(condition=Q(end__gt=F("start")), name="occurrence_ends_after_start"),
         ]
         indexes = [models.Index(fields=["status", "start"]), models.Index(fields=["start", "end"])]
+
+    def scope_targets(self, m2m=None) -> list:
+        return self.window.scope_targets()
 
     def __str__(self) -> str:
         return f"{self.window.title} at {self.start:%Y-%m-%d %H:%M} UTC"
@@ -209,6 +218,9 @@ class ChangeFreeze(TimeStampedModel):
         ]
         indexes = [models.Index(fields=["start", "end"])]
 
+    def scope_targets(self, m2m=None) -> list | None:
+        return [(None, self.system_id)] if self.system_id else None  # estate- or environment-wide
+
     def __str__(self) -> str:
         return self.name
 
@@ -233,21 +245,26 @@ class ChangeFreeze(TimeStampedModel):
 
 
 class FeedToken(models.Model):
-    """A read-only, revocable secret in an iCalendar feed's URL; calendar clients cannot log in."""
+    """An iCalendar feed: its filters, and the calendar-feed token whose secret is in its address.
+
+    Calendar clients cannot log in, so the address is the credential: it is shown once, only its
+    hash is kept (on the token), and revoking the token closes the feed.
+    """
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="patch_feed_tokens")
     name = models.CharField(max_length=100)
-    key = models.CharField(max_length=64, unique=True, editable=False)
+    api_token = models.OneToOneField("access.ApiToken", on_delete=models.CASCADE, related_name="feed")
     filters = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
 
     def __str__(self) -> str:
         return self.name
+
+    def scope_targets(self, m2m=None) -> list:
+        return []  # personal
 
 
 class WindowDeletion(models.Model):

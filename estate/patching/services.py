@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import logging
-import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from estate.access.models import ApiToken, TokenScope
+from estate.access.services import token_create, token_revoke
+from estate.audit.choices import AuditAction
+from estate.audit.services import audit_event, audit_record, audit_record_many
 from estate.core.errors import ApplicationError
-from estate.core.services import assign, validated_save
+from estate.core.services import assign, guard_write, validated_delete, validated_save
 from estate.inventory.choices import Health, Mode
 from estate.inventory.models import Component
 from estate.patching import selectors
@@ -82,6 +86,7 @@ def window_save(*, data: dict[str, Any], window: PatchWindow | None = None, acto
     window = window or PatchWindow(created_by=actor)
     before = _schedule(window) if window.pk else None
     m2m = assign(window, data)
+    guard_write(window, m2m)  # before the conflict checks: their answers describe others' windows
     components = list(m2m["components"]) if "components" in m2m else list(window.components.all())
     _refuse_immutable(components)
     window.full_clean()
@@ -92,15 +97,31 @@ def window_save(*, data: dict[str, Any], window: PatchWindow | None = None, acto
     _raise_conflicts(conflicts)
     if before is not None and before != _schedule(window):
         # A new schedule is a new series: exceptions recorded on the old one's future slots lapse.
-        Occurrence.objects.filter(
+        lapsed = Occurrence.objects.filter(
             window=window, original_start__gte=timezone.now(), status__in=RESCHEDULABLE_STATUSES
-        ).delete()
+        )
+        _record_lapsed(window, lapsed)
+        lapsed.delete()
     _save_with_slots(window, m2m, components)
     window.warnings = [c for c in conflicts if c.severity != ERROR]
     return window
 
 
 RESCHEDULABLE_STATUSES = (OccurrenceStatus.PLANNED, OccurrenceStatus.SKIPPED, OccurrenceStatus.CANCELLED)
+
+
+def _record_lapsed(window: PatchWindow, occurrences) -> None:
+    events = [
+        audit_event(
+            action=AuditAction.DELETE,
+            obj=o,
+            object_repr=f"{window.title} on {o.start:%Y-%m-%d %H:%M} UTC",
+            changes={"window": window.pk, "original_start": o.original_start, "start": o.start, "status": o.status},
+            message="The window's schedule changed.",
+        )
+        for o in occurrences
+    ]
+    audit_record_many(events)
 
 
 def _schedule(window: PatchWindow) -> tuple:
@@ -141,10 +162,13 @@ def slots_sync(window: PatchWindow) -> int:
 @transaction.atomic
 def window_set_paused(*, window: PatchWindow, paused: bool) -> PatchWindow:
     """Pause skips the whole series until resumed; resuming checks the conflict rules again."""
+    guard_write(window)
     if not paused:
         _raise_conflicts(find_conflicts(window_draft(window, list(window.components.all()))))
-    window.paused = paused
+    was, window.paused = window.paused, paused
     window.save(update_fields=["paused", "updated_at"])
+    if was != paused:
+        audit_record(action=AuditAction.CHANGE, obj=window, changes={"paused": [was, paused]})
     try:
         with transaction.atomic():
             slots_sync(window)
@@ -155,8 +179,9 @@ def window_set_paused(*, window: PatchWindow, paused: bool) -> PatchWindow:
 
 @transaction.atomic
 def window_delete(*, window: PatchWindow) -> None:
+    guard_write(window)
     WindowDeletion.objects.create(window_id=window.pk)
-    window.delete()
+    validated_delete(window)
 
 
 # --- occurrences ---------------------------------------------------------------------------
@@ -218,6 +243,7 @@ def components_leave_maintenance(component_ids: list[int]) -> int:
 @transaction.atomic
 def occurrence_start(*, occurrence: Occurrence, actor=None) -> Occurrence:
     """Claim the occurrence (planned → in progress) and put its components in maintenance."""
+    guard_write(occurrence)
     now = timezone.now()
     claimed = Occurrence.objects.filter(pk=occurrence.pk, status=OccurrenceStatus.PLANNED).update(
         status=OccurrenceStatus.IN_PROGRESS, started_at=now, ran_by=actor, updated_at=now
@@ -225,6 +251,12 @@ def occurrence_start(*, occurrence: Occurrence, actor=None) -> Occurrence:
     occurrence = Occurrence.objects.select_related("window").get(pk=occurrence.pk)
     if not claimed:
         _require(occurrence, (OccurrenceStatus.PLANNED,), "start")
+    else:
+        audit_record(
+            action=AuditAction.OCCURRENCE_STARTED,
+            obj=occurrence,
+            changes={"status": [OccurrenceStatus.PLANNED, OccurrenceStatus.IN_PROGRESS]},
+        )
     ids = _component_ids(occurrence)
     components_enter_maintenance(ids, occurrence)
     from estate.patching import alerting
@@ -245,6 +277,7 @@ def occurrence_close(
     steps_done: list[int] | None = None,
 ) -> Occurrence:
     """Complete (or fail) an occurrence in progress: record what was done, end maintenance and silences."""
+    guard_write(occurrence)
     occurrence = _locked(occurrence)
     _require(occurrence, (OccurrenceStatus.IN_PROGRESS,), "complete")
     occurrence.status = OccurrenceStatus.FAILED if failed else OccurrenceStatus.COMPLETED
@@ -255,7 +288,7 @@ def occurrence_close(
     occurrence.engine_version_after = engine_version_after or occurrence.engine_version_after
     if steps_done is not None:
         occurrence.steps_done = _steps(occurrence, steps_done)
-    validated_save(occurrence)
+    validated_save(occurrence, action=AuditAction.OCCURRENCE_FAILED if failed else AuditAction.OCCURRENCE_COMPLETED)
     components_leave_maintenance(_component_ids(occurrence))
     _expire_silences_on_commit(occurrence)
     return occurrence
@@ -277,6 +310,7 @@ def _steps(occurrence: Occurrence, steps: list[int]) -> list[int]:
 
 @transaction.atomic
 def occurrence_tick(*, occurrence: Occurrence, steps_done: list[int]) -> Occurrence:
+    guard_write(occurrence)  # scope first: a refusal must not depend on the occurrence's state
     occurrence = _locked(occurrence)
     _require(occurrence, (OccurrenceStatus.PLANNED, OccurrenceStatus.IN_PROGRESS), "tick steps of")
     occurrence.steps_done = _steps(occurrence, steps_done)
@@ -286,12 +320,13 @@ def occurrence_tick(*, occurrence: Occurrence, steps_done: list[int]) -> Occurre
 @transaction.atomic
 def occurrence_skip(*, occurrence: Occurrence, actor=None, notes: str = "", cancel: bool = False) -> Occurrence:
     """Skip (or cancel) one occurrence; the rest of the series stays as it is."""
+    guard_write(occurrence)  # scope first: a refusal must not depend on the occurrence's state
     occurrence = _locked(occurrence)
     _require(occurrence, (OccurrenceStatus.PLANNED,), "cancel" if cancel else "skip")
     occurrence.status = OccurrenceStatus.CANCELLED if cancel else OccurrenceStatus.SKIPPED
     occurrence.ran_by = actor
     occurrence.notes = notes or occurrence.notes
-    validated_save(occurrence)
+    validated_save(occurrence, action=AuditAction.OCCURRENCE_CANCELLED if cancel else AuditAction.OCCURRENCE_SKIPPED)
     slots_sync(occurrence.window)
     return occurrence
 
@@ -299,6 +334,7 @@ def occurrence_skip(*, occurrence: Occurrence, actor=None, notes: str = "", canc
 @transaction.atomic
 def occurrence_move(*, occurrence: Occurrence, start: datetime, actor=None) -> Occurrence:
     """Move one planned occurrence; the move is checked against the same conflict rules."""
+    guard_write(occurrence)  # scope first: a refusal must not depend on the occurrence's state
     occurrence = _locked(occurrence)
     _require(occurrence, (OccurrenceStatus.PLANNED,), "move")
     window = occurrence.window
@@ -307,7 +343,7 @@ def occurrence_move(*, occurrence: Occurrence, start: datetime, actor=None) -> O
     draft.intervals = [(start, end)]
     _raise_conflicts(find_conflicts(draft))
     occurrence.start, occurrence.end = start, end
-    validated_save(occurrence)
+    validated_save(occurrence, action=AuditAction.OCCURRENCE_MOVED)
     try:
         with transaction.atomic():
             slots_sync(window)
@@ -366,16 +402,33 @@ def slots_refresh() -> int:
 
 
 def feed_token_create(*, user, name: str, filters: dict[str, Any]) -> FeedToken:
+    """A new feed; its address's secret is on `.secret`, the only time anyone sees it."""
     clean = {k: str(v) for k, v in filters.items() if v and k in FEED_FILTERS}
-    return FeedToken.objects.create(user=user, name=name[:100] or "Patch calendar", key=secrets.token_urlsafe(32),
-                                    filters=clean)  # fmt: skip
+    name = name.strip()[:100] or "Patch calendar"
+    expires_at = timezone.now() + timedelta(days=settings.API_TOKEN_MAX_DAYS)
+    with transaction.atomic():
+        api_token, secret = token_create(
+            user=user, name=f"Calendar feed: {name}"[:100], scope=TokenScope.FEED, expires_at=expires_at
+        )
+        feed = validated_save(FeedToken(user=user, name=name, api_token=api_token, filters=clean))
+    feed.secret = secret
+    return feed
 
 
 def feed_token_revoke(*, token: FeedToken) -> FeedToken:
-    if not token.revoked_at:
-        token.revoked_at = timezone.now()
-        token.save(update_fields=["revoked_at"])
+    token_revoke(token=token.api_token)
     return token
+
+
+def feed_for_secret(secret: str) -> ApiToken | None:
+    """The active calendar-feed token of an address, with its feed (a token made on the tokens
+    page has none: it opens the feed of every window)."""
+    return (
+        ApiToken.objects.active()
+        .filter(scope=TokenScope.FEED, key_hash=ApiToken.hash(secret))
+        .select_related("feed")
+        .first()
+    )
 
 
 FEED_FILTERS = ("environment", "system", "team", "component", "change_kind")

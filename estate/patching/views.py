@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 import math
 import time
 from datetime import UTC, datetime, timedelta
@@ -7,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.cache import cache
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse, reverse_lazy
@@ -16,7 +17,11 @@ from django.utils.http import http_date, parse_http_date_safe
 from django.views.decorators.http import require_GET, require_POST
 from rest_framework.exceptions import ValidationError as DRFValidationError
 
+from estate.access import scope
+from estate.access.models import ApiToken
+from estate.access.services import token_used
 from estate.core.errors import ApplicationError
+from estate.core.services import validated_save
 from estate.patching import ical, selectors, services
 from estate.patching.api.views import occurrence_by_key, query_filters, query_range
 from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
@@ -45,7 +50,9 @@ def calendar(request):
         {
             "filters": filters,
             "legend": _legend(),
-            "tokens": FeedToken.objects.filter(user=request.user, revoked_at__isnull=True),
+            "tokens": FeedToken.objects.filter(user=request.user, api_token__in=ApiToken.objects.active()),
+            # A new feed's address, shown once (kept in the server-side session, never in a cookie).
+            "new_feed_url": request.session.pop("new_feed_url", None),
             "crumbs": [("Patch calendar", None)],
         },
     )
@@ -241,7 +248,9 @@ def window_create(request):
 @login_required
 @permission_required("patching.change_patchwindow", raise_exception=True)
 def window_edit(request, pk: int):
-    return _window_form(request, get_object_or_404(PatchWindow, pk=pk))
+    window = get_object_or_404(PatchWindow, pk=pk)
+    scope.require(request.user, window)
+    return _window_form(request, window)
 
 
 @login_required
@@ -271,6 +280,8 @@ def window_delete(request, pk: int):
 @login_required
 def freeze_list(request):
     can_add = request.user.has_perm("patching.add_changefreeze")
+    if request.method == "POST" and not can_add:
+        raise PermissionDenied("Adding change freezes is part of the admin role.")
     form = ChangeFreezeForm(request.POST if request.POST.get("form") == "freeze" else None)
     upload = FreezeImportForm(
         request.POST if request.POST.get("form") == "import" else None,
@@ -288,7 +299,7 @@ def freeze_list(request):
 
 def _save_freeze(request, form, upload) -> bool:
     if form.is_bound and form.is_valid():
-        form.save()
+        validated_save(form.instance)
         messages.success(request, f"Change freeze “{form.instance.name}” saved.")
         return True
     if upload.is_bound and upload.is_valid():
@@ -308,8 +319,9 @@ def _save_freeze(request, form, upload) -> bool:
 @require_POST
 def feed_token_create(request):
     filters = query_filters(request.POST)
-    services.feed_token_create(user=request.user, name=request.POST.get("name", ""), filters=filters)
-    messages.success(request, "Feed created: copy its address into your calendar client.")
+    feed = services.feed_token_create(user=request.user, name=request.POST.get("name", ""), filters=filters)
+    request.session["new_feed_url"] = request.build_absolute_uri(reverse("patch_feed", args=[feed.secret]))
+    messages.success(request, "Feed created: copy its address into your calendar client now, it is shown once.")
     return redirect("calendar")
 
 
@@ -325,11 +337,13 @@ def feed_token_revoke(request, pk: int):
 @require_GET
 def feed(request, key: str):
     """The iCalendar feed; the token in the URL is its only credential (read-only, revocable)."""
-    token = FeedToken.objects.filter(key=key, revoked_at__isnull=True, user__is_active=True).first()
+    token = services.feed_for_secret(key)
     if token is None:
-        return HttpResponse("Unknown or revoked feed.", status=404, content_type="text/plain")
-    windows = selectors.window_list(token.filters)
-    etag, changed = ical.feed_validators(windows, token.filters)
+        return HttpResponse("Unknown, expired or revoked feed.", status=404, content_type="text/plain")
+    feed = getattr(token, "feed", None)
+    filters, name = (feed.filters, feed.name) if feed else ({}, "Patch windows")
+    windows = selectors.window_list(filters)
+    etag, changed = ical.feed_validators(windows, filters)
     # Whole seconds, rounded up; advertised only once that second is over, so a later change can
     # never share the Last-Modified a client already holds.
     last_modified = math.ceil(changed.timestamp())
@@ -339,8 +353,9 @@ def feed(request, key: str):
     else:
         # Keyed by the ETag, which changes with any event: polling clients share one rendering.
         body = cache.get_or_set(
-            f"patch-feed:{token.pk}:{token.name}:{etag}",
-            lambda: ical.feed_calendar(windows, name=f"Estate: {token.name}"),
+            # Hashed: names and ETags hold spaces and quotes, which memcached-style keys may not.
+            "patch-feed:" + hashlib.sha256(f"{token.pk}:{name}:{etag}".encode()).hexdigest(),
+            lambda: ical.feed_calendar(windows, name=f"Estate: {name}"),
             timeout=3600,
         )
         response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
@@ -349,7 +364,7 @@ def feed(request, key: str):
     if closed:
         response["Last-Modified"] = http_date(last_modified)
     response["Cache-Control"] = "private, no-cache"
-    FeedToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    token_used(token)
     return response
 
 

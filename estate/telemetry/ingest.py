@@ -26,6 +26,7 @@ from estate.telemetry.models import ComponentTelemetry, Event, Sample
 
 NAME_RE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.\-]{0,99}$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,49}$")
+SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 @dataclass
@@ -92,7 +93,7 @@ def _parse(index: int, raw, now: datetime, errors: dict) -> Item | None:
         bad("type", f"Must be one of {', '.join(ItemType.values)}.")
     component_ref = _component_ref(raw.get("component"), bad)
     instance_ref = raw.get("instance")
-    if instance_ref is not None and (not isinstance(instance_ref, str) or not 0 < len(instance_ref) <= 200):
+    if instance_ref is not None and (not storable(instance_ref) or not 0 < len(instance_ref) <= 200):
         bad("instance", "Must be the instance's external id, a string of 1 to 200 characters.")
     ts = _timestamp(raw.get("timestamp"), now, bad)
     item = Item(index, kind, component_ref, instance_ref, ts)
@@ -106,10 +107,15 @@ def _parse(index: int, raw, now: datetime, errors: dict) -> Item | None:
     return item
 
 
+def storable(value) -> bool:
+    """A string PostgreSQL can hold and psycopg can send: no NUL, no lone surrogate (JSON's "\\ud800")."""
+    return isinstance(value, str) and "\x00" not in value and not SURROGATE_RE.search(value)
+
+
 def _component_ref(value, bad) -> int | tuple[str, str] | None:
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
         return value
-    if isinstance(value, str) and value.count("/") == 1 and all(value.split("/")):
+    if storable(value) and value.count("/") == 1 and all(value.split("/")):
         environment, slug = value.split("/")
         return environment, slug
     bad("component", 'Name the component by its id or as "environment-slug/component-slug".')
@@ -145,22 +151,31 @@ def _parse_sample(raw: dict, item: Item, bad) -> None:
     name, value, unit = raw.get("name"), raw.get("value"), raw.get("unit", "")
     if not isinstance(name, str) or not NAME_RE.match(name):
         bad("name", "A metric name of letters, digits, _ : . - (at most 100 characters).")
+    item.name, item.unit, item.value = name, unit, _finite(value, bad)
+    if not storable(unit) or len(unit) > 20:
+        bad("unit", "A string of at most 20 characters (no NUL, no unpaired surrogate).")
+
+
+def _finite(value, bad) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         bad("value", "Must be a number.")
-    elif not math.isfinite(value):
-        bad("value", "Must be finite: NaN and infinity are refused.")
-    if not isinstance(unit, str) or len(unit) > 20:
-        bad("unit", "A string of at most 20 characters.")
-    item.name, item.unit = name, unit
-    item.value = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+        return 0.0
+    try:
+        number = float(value)  # an int past float's range (10**400 is valid JSON) overflows here
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        bad("value", "Must be finite: NaN, infinity and numbers past 1.8e308 are refused.")
+        return 0.0
+    return number
 
 
 def _parse_event(raw: dict, item: Item, bad) -> None:
     kind, message = raw.get("kind"), raw.get("message", "")
     if not isinstance(kind, str) or not KIND_RE.match(kind):
         bad("kind", "A lower-case event kind such as ssh_session or deploy (at most 50 characters).")
-    if not isinstance(message, str) or len(message) > 500:
-        bad("message", "A string of at most 500 characters.")
+    if not storable(message) or len(message) > 500:
+        bad("message", "A string of at most 500 characters (no NUL, no unpaired surrogate).")
     item.kind, item.message = kind, message
 
 

@@ -110,6 +110,9 @@ class MetricRule(models.Model):
         sign = ">" if self.comparison == Comparison.ABOVE else "<"
         return f"{self.aggregation}({self.metric}, {self.window_seconds}s) {sign} {self.warn} / {self.critical}"
 
+    def scope_targets(self, m2m=None) -> list | None:
+        return self.component.scope_targets() if self.component_id else None  # a default rule is estate-wide
+
     def clean(self) -> None:
         errors = {}
         if bool(self.component_id) == bool(self.category):

@@ -21,6 +21,18 @@
     });
   }
 
+  function copyButtons(root) {
+    root.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var field = document.querySelector(button.getAttribute("data-copy"));
+        field.select();
+        // The field is selected either way, so a refused clipboard still leaves Ctrl-C to the person.
+        if (navigator.clipboard) navigator.clipboard.writeText(field.value).catch(function () {});
+        button.textContent = "Copied";
+      });
+    });
+  }
+
   function themeToggle() {
     var button = document.querySelector("[data-theme-toggle]");
     if (!button) return;
@@ -45,6 +57,7 @@
     localiseTimes(root);
     sizeBars(root);
     confirmForms(root);
+    copyButtons(root);
   }
 
   document.addEventListener("DOMContentLoaded", function () {

@@ -87,9 +87,18 @@ def test_every_page_satisfies_the_content_security_policy(csp_page, site: str, d
         "/patching/freezes/",
         "/operations/",
         f"/operations/{operation.pk}/",
+        "/audit/",
+        "/account/tokens/",
         "/admin/",
     ]:
         _visit(page, f"{site}{path}")
+
+    # A new token's secret, and the button that copies it (app.js, no inline handler).
+    _visit(page, f"{site}/account/tokens/")
+    page.get_by_label("Name").fill("csp check")
+    page.get_by_role("button", name="Create token").click()
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_role("button", name="Copied")).to_be_visible()
 
     _visit(page, f"{site}/patching/calendar/")
     expect(page.locator(".fc-dayGridMonth-view")).to_be_visible()

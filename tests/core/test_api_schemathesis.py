@@ -16,7 +16,6 @@ from django.core.management import call_command
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, transaction
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
@@ -25,6 +24,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from estate.wsgi import application
+from tests.conftest import api_token
 from tests.factories import IngestTokenFactory, UserFactory
 
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
@@ -50,7 +50,7 @@ def seeded(django_db_setup, django_db_blocker):
             call_command("load_demo", verbosity=0)
             admin = UserFactory(username="schemathesis-admin", is_staff=True, is_superuser=True)
             credentials = {
-                "admin": f"Token {Token.objects.create(user=admin).key}",
+                "admin": f"Bearer {api_token(admin)}",
                 # The ingest endpoint takes a person's token too, but its own credential is an
                 # ingest token, so that is what it is fuzzed with (estate/telemetry/auth.py).
                 "ingest": f"Bearer {IngestTokenFactory().raw}",

@@ -74,8 +74,8 @@ def test_dashboard_ships_the_chart_data(client, viewer, mixed_estate):
     assert '"bastion": [0, 1]' in data
 
 
-def test_empty_estate_says_what_to_do_next(client, operator):
-    client.force_login(operator)
+def test_empty_estate_says_what_to_do_next(client, editor):
+    client.force_login(editor)
     response = client.get(reverse("dashboard"))
     page = parse(response.content)
 

@@ -121,9 +121,9 @@ def test_a_wrong_token_is_refused(env):
     assert response.json()["errors"] == {}
 
 
-def test_session_login_without_csrf_token_cannot_write(operator, env):
+def test_session_login_without_csrf_token_cannot_write(editor, env):
     client = APIClient(enforce_csrf_checks=True)
-    assert client.login(username="operator", password="pass-word-123")
+    assert client.login(username="editor", password="pass-word-123")
     assert client.get(URL).status_code == 200
     response = client.post(URL, immutable_payload(), format="json")
     assert response.status_code == 403
@@ -144,9 +144,9 @@ def test_viewer_reads_but_cannot_write(viewer_api, env):
     assert list(Component.objects.values_list("pk", flat=True)) == [component.pk]
 
 
-def test_operator_creates_and_updates_but_cannot_delete(operator, env):
+def test_operator_creates_and_updates_but_cannot_delete(editor, env):
     client = APIClient()
-    client.force_authenticate(operator)
+    client.force_authenticate(editor)
     created = client.post(URL, immutable_payload(), format="json")
     assert created.status_code == 201, created.content
     pk = created.json()["id"]

@@ -289,12 +289,12 @@ def test_unknown_id_is_a_json_404(api, prefix):
         ("systems", {"name": "S", "slug": "s"}),
     ],
 )
-def test_viewer_cannot_write_reference_data(viewer_api, operator, prefix, payload):
+def test_viewer_cannot_write_reference_data(viewer_api, editor, prefix, payload):
     assert viewer_api.get(f"/api/v1/{prefix}/").status_code == 200
     assert viewer_api.post(f"/api/v1/{prefix}/", payload, format="json").status_code == 403
     operator_api = APIClient()
-    operator_api.force_authenticate(operator)
-    # The operator may edit the inventory's components, instances and images, not its reference data.
+    operator_api.force_authenticate(editor)
+    # The editor may edit the inventory's components, instances and images, not its reference data.
     assert operator_api.post(f"/api/v1/{prefix}/", payload, format="json").status_code == 403
     assert not Team.objects.exists()
     assert not Tag.objects.exists()

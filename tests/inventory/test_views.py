@@ -258,12 +258,12 @@ def test_unknown_component_page_says_what_is_missing(client, viewer):
     assert "There is no component 999999." in parse(response.content).find(class_="empty").text
 
 
-def test_viewer_sees_no_edit_button(client, viewer, operator):
+def test_viewer_sees_no_edit_button(client, viewer, editor):
     component = ImmutableComponentFactory()
     edit = reverse("component_edit", args=[component.pk])
     client.force_login(viewer)
     assert not parse(client.get(component.get_absolute_url()).content).find_all("a", href=edit)
-    client.force_login(operator)
+    client.force_login(editor)
     assert parse(client.get(component.get_absolute_url()).content).find_all("a", href=edit)
 
 
@@ -277,8 +277,8 @@ def test_viewer_may_not_create(client, viewer):
     assert not Component.objects.exists()
 
 
-def test_operator_gets_the_form(client, operator):
-    client.force_login(operator)
+def test_operator_gets_the_form(client, editor):
+    client.force_login(editor)
     response = client.get(CREATE)
     page = parse(response.content)
 
@@ -288,9 +288,9 @@ def test_operator_gets_the_form(client, operator):
     assert page.find("select", name="environment")
 
 
-def test_stateful_component_cannot_be_created_immutable(client, operator):
+def test_stateful_component_cannot_be_created_immutable(client, editor):
     environment = EnvironmentFactory()
-    client.force_login(operator)
+    client.force_login(editor)
 
     response = client.post(CREATE, _form_data(environment, mode="immutable", provider="sandbox", engine=None))
 
@@ -303,9 +303,9 @@ def test_stateful_component_cannot_be_created_immutable(client, operator):
     assert not Component.objects.exists()
 
 
-def test_valid_post_creates_the_component_and_shows_it(client, operator):
+def test_valid_post_creates_the_component_and_shows_it(client, editor):
     environment = EnvironmentFactory()
-    client.force_login(operator)
+    client.force_login(editor)
 
     response = client.post(CREATE, _form_data(environment))
 
@@ -323,9 +323,9 @@ def test_valid_post_creates_the_component_and_shows_it(client, operator):
     assert "Component orders-db created." in page.find(role="alert").text
 
 
-def test_create_records_dependencies(client, operator):
+def test_create_records_dependencies(client, editor):
     db = BastionComponentFactory(name="orders-db")
-    client.force_login(operator)
+    client.force_login(editor)
 
     data = _form_data(
         db.environment,
@@ -345,10 +345,10 @@ def test_create_records_dependencies(client, operator):
     assert list(Component.objects.get(slug="orders-api").depends_on.all()) == [db]
 
 
-def test_operator_edits_a_component(client, operator):
+def test_operator_edits_a_component(client, editor):
     component = BastionComponentFactory(name="orders-db", slug="orders-db")
     edit = reverse("component_edit", args=[component.pk])
-    client.force_login(operator)
+    client.force_login(editor)
 
     form = parse(client.get(edit).content)
     assert form.find("input", name="name").attrs["value"] == "orders-db"
@@ -361,9 +361,9 @@ def test_operator_edits_a_component(client, operator):
     assert (component.engine_version, component.description) == ("17.0", "Orders")
 
 
-def test_editing_a_bastion_into_immutable_is_refused_next_to_mode(client, operator):
+def test_editing_a_bastion_into_immutable_is_refused_next_to_mode(client, editor):
     component = BastionComponentFactory(name="orders-db", slug="orders-db")
-    client.force_login(operator)
+    client.force_login(editor)
 
     response = client.post(
         reverse("component_edit", args=[component.pk]),
@@ -381,9 +381,9 @@ def test_viewer_may_not_edit(client, viewer):
     assert client.get(reverse("component_edit", args=[component.pk])).status_code == 403
 
 
-def test_delete_needs_the_delete_permission(client, operator):
+def test_delete_needs_the_delete_permission(client, editor):
     component = ImmutableComponentFactory()
-    client.force_login(operator)
+    client.force_login(editor)
 
     assert client.post(reverse("component_delete", args=[component.pk])).status_code == 403
     assert Component.objects.filter(pk=component.pk).exists()

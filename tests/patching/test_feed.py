@@ -7,10 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import recurring_ical_events
 from django.test import Client
+from django.utils import timezone
 from django.utils.http import http_date
 from icalendar import Calendar
 
+from estate.access.models import ApiToken
 from estate.patching import services
+from tests.conftest import api_token
 from tests.factories import BastionComponentFactory, TeamFactory
 from tests.patching.conftest import NOW, make_window
 
@@ -35,7 +38,7 @@ def token(admin_user):
 
 
 def _get(token, **headers):
-    return Client().get(f"/patching/feed/{token.key}.ics", headers=headers)
+    return Client().get(f"/patching/feed/{token.secret}.ics", headers=headers)
 
 
 def _parse(response) -> Calendar:
@@ -133,6 +136,13 @@ def test_revoked_token_stops_working(window, token, api):
     assert Client().get("/patching/feed/not-a-token.ics").status_code == 404
 
 
+def test_an_expired_feed_closes_and_a_tokens_page_feed_token_opens_every_window(window, token, admin_user):
+    ApiToken.objects.filter(pk=token.api_token.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    assert _get(token).status_code == 404
+    secret = api_token(admin_user, "feed")  # made on the tokens page: no filters of its own
+    assert Client().get(f"/patching/feed/{secret}.ics").status_code == 200
+
+
 def test_feed_tokens_api_creates_and_lists_own_tokens(api, viewer_api):
     response = api.post(
         "/api/v1/feed-tokens/", {"name": "Team", "filters": {"team": "web", "bogus": "x"}}, format="json"
@@ -140,6 +150,8 @@ def test_feed_tokens_api_creates_and_lists_own_tokens(api, viewer_api):
     assert response.status_code == 201
     assert response.json()["filters"] == {"team": "web"}
     assert response.json()["url"].endswith(".ics")
+    listed = api.get("/api/v1/feed-tokens/").json()["results"]
+    assert "url" not in listed[0] and listed[0]["status"] == "active"
     assert viewer_api.get("/api/v1/feed-tokens/").json()["count"] == 0
 
 

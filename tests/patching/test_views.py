@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from estate.access.models import ApiToken
 from estate.core.findings import finding_counts
 from estate.inventory.demo import load_demo_estate
 from estate.patching.demo import load_demo_patching
@@ -144,10 +145,16 @@ def test_feed_token_create_and_revoke_from_the_calendar(now, admin_client):
     admin_client.post("/patching/feeds/new/", {"name": "Web team", "team": "web"})
     token = FeedToken.objects.get()
     assert token.filters == {"team": "web"}
-    assert token.key in admin_client.get("/patching/calendar/").content.decode()
+    shown = admin_client.get("/patching/calendar/").context["new_feed_url"]
+    assert shown.startswith("http://testserver/patching/feed/estp_") and shown.endswith(".ics")
+    assert token.api_token.key_hash == ApiToken.hash(shown.rsplit("/", 1)[1].removesuffix(".ics"))
+    again = admin_client.get("/patching/calendar/")  # shown once: only the hash is kept
+    assert again.context["new_feed_url"] is None and shown not in again.content.decode()
+    assert admin_client.get(shown).status_code == 200
     admin_client.post(f"/patching/feeds/{token.pk}/revoke/")
-    token.refresh_from_db()
-    assert token.revoked_at is not None
+    token.api_token.refresh_from_db()
+    assert token.api_token.status == "revoked"
+    assert admin_client.get(shown).status_code == 404
 
 
 def test_demo_plans_windows_a_freeze_and_one_conflict(db):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from rest_framework import serializers
 
 from estate.inventory.choices import Mode
@@ -17,8 +19,26 @@ from estate.inventory.models import (
 )
 
 
-def _slug_field(model, **kwargs) -> serializers.SlugRelatedField:
-    return serializers.SlugRelatedField(slug_field="slug", queryset=model.objects.all(), **kwargs)
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, but a slug with a NUL byte is invalid before it reaches the query (PostgreSQL refuses it: a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's, but only an id is an id: true and 1.5 are not read as 1, and 1e400 (infinity) is not a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not (math.isfinite(data) and data.is_integer())):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+def _slug_field(model, **kwargs) -> SlugRelatedField:
+    return SlugRelatedField(slug_field="slug", queryset=model.objects.all(), **kwargs)
 
 
 class TeamSerializer(serializers.ModelSerializer):
@@ -74,6 +94,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 
 
 class ComponentSerializer(serializers.ModelSerializer):
+    serializer_related_field = PrimaryKeyRelatedField
     environment = _slug_field(Environment)
     system = _slug_field(System, required=False, allow_null=True)
     team = _slug_field(Team, required=False, allow_null=True)
@@ -109,6 +130,7 @@ class ComponentSerializer(serializers.ModelSerializer):
 
 
 class ImageSerializer(serializers.ModelSerializer):
+    serializer_related_field = PrimaryKeyRelatedField
     make_current = serializers.BooleanField(
         write_only=True,
         default=False,
@@ -130,6 +152,8 @@ class ImageSerializer(serializers.ModelSerializer):
 
 
 class InstanceSerializer(serializers.ModelSerializer):
+    serializer_related_field = PrimaryKeyRelatedField
+
     class Meta:
         model = Instance
         fields = [

@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
-from estate.core.services import assign, validated_save
+from estate.core.services import assign, validated_delete, validated_save
 from estate.operations import policies, selectors, services
 from estate.operations.api import serializers
 from estate.operations.filters import OperationFilterSet
@@ -66,6 +66,9 @@ class ValidatedModelViewSet(viewsets.ModelViewSet):
     def perform_update(self, serializer):
         obj = serializer.instance
         serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
+
+    def perform_destroy(self, instance):
+        validated_delete(instance)
 
 
 class ProviderConfigViewSet(ValidatedModelViewSet):

@@ -132,21 +132,34 @@ class FreezeImportSerializer(serializers.Serializer):
 
 
 class FeedTokenSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
+    prefix = serializers.CharField(source="api_token.prefix", read_only=True)
+    status = serializers.CharField(source="api_token.status", read_only=True)
+    expires_at = serializers.DateTimeField(source="api_token.expires_at", read_only=True)
+    revoked_at = serializers.DateTimeField(source="api_token.revoked_at", read_only=True, allow_null=True)
+    last_used_at = serializers.DateTimeField(source="api_token.last_used_at", read_only=True, allow_null=True)
 
     class Meta:
         model = FeedToken
-        fields = ["id", "name", "filters", "url", "created_at", "revoked_at", "last_used_at"]
-        read_only_fields = ["created_at", "revoked_at", "last_used_at"]
+        fields = ["id", "name", "filters", "prefix", "status", "created_at", "expires_at", "revoked_at", "last_used_at"]
+        read_only_fields = ["created_at"]
 
     def validate_filters(self, value):
         if not isinstance(value, dict):
             raise serializers.ValidationError('Give an object of filters, e.g. {"environment": "production"}.')
         return value
 
+
+class FeedTokenCreatedSerializer(FeedTokenSerializer):
+    """The answer to a create: the only time the feed's address (its secret) is shown."""
+
+    url = serializers.SerializerMethodField(help_text="The feed's address. Shown once: subscribe to it now.")
+
+    class Meta(FeedTokenSerializer.Meta):
+        fields = [*FeedTokenSerializer.Meta.fields, "url"]
+
     def get_url(self, obj) -> str:
         from django.urls import reverse
 
-        path = reverse("patch_feed", args=[obj.key])
+        path = reverse("patch_feed", args=[obj.secret])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path

@@ -12,7 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from estate.core.services import assign, validated_save
+from estate.core.services import assign, validated_delete, validated_save
 from estate.inventory.api.views import ModelPermissions
 from estate.patching import ical, selectors, services
 from estate.patching.api import serializers
@@ -208,6 +208,9 @@ class ChangeFreezeViewSet(viewsets.ModelViewSet):
         obj = serializer.instance
         serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
 
+    def perform_destroy(self, instance):
+        validated_delete(instance)
+
     @extend_schema(request={"multipart/form-data": serializers.FreezeImportSerializer}, responses=dict)
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])
     def import_ics(self, request):
@@ -227,7 +230,7 @@ class ChangeFreezeViewSet(viewsets.ModelViewSet):
 
 
 class FeedTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet):
-    """Your read-only iCalendar feed tokens; revoke one and its URL stops working."""
+    """Your iCalendar feeds. The address (its secret) is shown once, on create; revoke a feed and it stops working."""
 
     serializer_class = serializers.FeedTokenSerializer
     queryset = FeedToken.objects.none()
@@ -235,13 +238,18 @@ class FeedTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
             return FeedToken.objects.none()
-        return FeedToken.objects.filter(user=self.request.user)
+        return FeedToken.objects.filter(user=self.request.user).select_related("api_token")
 
-    def perform_create(self, serializer):
-        data = serializer.validated_data
-        serializer.instance = services.feed_token_create(
-            user=self.request.user, name=data.get("name", ""), filters=data.get("filters") or {}
+    @extend_schema(responses={201: serializers.FeedTokenCreatedSerializer})
+    def create(self, request):
+        body = serializers.FeedTokenSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        feed = services.feed_token_create(
+            user=request.user, name=data.get("name", ""), filters=data.get("filters") or {}
         )
+        created = serializers.FeedTokenCreatedSerializer(feed, context=self.get_serializer_context())
+        return Response(created.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None)
     @action(detail=True, methods=["post"])

@@ -8,10 +8,11 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from estate.access.authentication import ApiTokenAuthentication
 from estate.core.api import payload_too_large
 from estate.core.errors import ApplicationError
 from estate.inventory.api.views import ModelPermissions, ServiceModelViewSet
@@ -30,7 +31,8 @@ __all__ = ["schema"]  # imported for its schema extension
 class TelemetryIngestViewSet(viewsets.ViewSet):
     """POST a batch of heartbeats, metric samples and events: all stored, or none."""
 
-    authentication_classes = [IngestTokenAuthentication, SessionAuthentication, TokenAuthentication]
+    authentication_classes = [IngestTokenAuthentication, ApiTokenAuthentication, SessionAuthentication]
+    token_scopes = {"ingest", "write"}  # personal tokens that may send telemetry (see access.authentication)
     permission_classes = [CanIngestTelemetry]
 
     @extend_schema(
@@ -44,7 +46,7 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
         },
     )
     def create(self, request):
-        if int(request.META.get("CONTENT_LENGTH") or 0) > settings.TELEMETRY_MAX_BODY_BYTES:
+        if _content_length(request) > settings.TELEMETRY_MAX_BODY_BYTES:
             metrics.BATCHES.labels("too_large").inc()
             return Response(
                 {"detail": f"The body is over {settings.TELEMETRY_MAX_BODY_BYTES} bytes.", "errors": {}},
@@ -87,6 +89,14 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
         if result.tainted:
             metrics.TAINTS.inc(len(result.tainted))
         return Response(result.as_dict(), status=status.HTTP_201_CREATED)
+
+
+def _content_length(request) -> int:
+    # Django reads a header that is not a number as no body; so does this check, instead of a 500.
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
 
 
 def _items(data) -> list:

@@ -3,7 +3,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from estate.access import roles
 from estate.inventory.demo import load_demo_estate
+from estate.inventory.models import Team
 from estate.operations.demo import load_demo_operations
 from estate.patching.demo import load_demo_patching
 from estate.telemetry.demo import load_demo_telemetry
@@ -19,11 +21,20 @@ class Command(BaseCommand):
         load_demo_patching()
         load_demo_telemetry()
         load_demo_operations()
-        user, created = get_user_model().objects.get_or_create(
-            username=settings.DEMO_USERNAME, defaults={"is_staff": True, "is_superuser": True}
-        )
-        if created:
-            user.set_password(settings.DEMO_PASSWORD)
-            user.save()
+        _demo_user(settings.DEMO_USERNAME, is_staff=True, is_superuser=True)
+        # One person per role, to see what each may do; the operator only looks after one team.
+        roles.grant(_demo_user("demo-viewer"), roles.VIEWER)
+        team = Team.objects.order_by("slug").first()
+        roles.grant(_demo_user("demo-operator"), roles.OPERATOR, teams=[team] if team else [])
         self.stdout.write(self.style.SUCCESS(f"Demo estate ready: {count} components."))
         self.stdout.write(f"Demo login: {settings.DEMO_USERNAME} / {settings.DEMO_PASSWORD}")
+        scope = f" of team {team.slug}" if team else ""
+        self.stdout.write(f"Also demo-viewer (viewer) and demo-operator (operator{scope}), same password.")
+
+
+def _demo_user(username: str, **flags):
+    user, created = get_user_model().objects.get_or_create(username=username, defaults=flags)
+    if created:
+        user.set_password(settings.DEMO_PASSWORD)
+        user.save()
+    return user

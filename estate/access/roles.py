@@ -1,0 +1,75 @@
+"""The three roles, as Django groups whose permissions are kept in step with this file.
+
+viewer   reads everything;
+operator also manages patch windows and occurrences, and starts and cancels operations;
+admin    also manages the inventory, telemetry rules, policies, users and tokens.
+A role may be limited to some teams or systems with an AccessScope (see scope.py).
+"""
+
+from __future__ import annotations
+
+from fnmatch import fnmatchcase
+
+from django.contrib.auth.models import Group, Permission
+
+VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
+ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "access", "audit")
+
+READ_ALL = [(app, "view_*") for app in ESTATE_APPS]
+OPERATE = [
+    ("patching", "add_patchwindow"),
+    ("patching", "change_patchwindow"),
+    ("patching", "delete_patchwindow"),
+    ("patching", "add_occurrence"),
+    ("patching", "change_occurrence"),
+    ("operations", "add_operation"),
+    ("operations", "change_operation"),
+]
+ADMINISTER = [(app, "*") for app in ESTATE_APPS] + [("auth", "*")]
+
+ROLES: dict[str, list[tuple[str, str]]] = {
+    VIEWER: READ_ALL,
+    OPERATOR: READ_ALL + OPERATE,
+    ADMIN: READ_ALL + OPERATE + ADMINISTER,
+}
+
+
+def permissions_for(role: str) -> list[Permission]:
+    patterns = ROLES[role]
+    perms = Permission.objects.select_related("content_type")
+    return [
+        p
+        for p in perms
+        if any(p.content_type.app_label == app and fnmatchcase(p.codename, code) for app, code in patterns)
+    ]
+
+
+def sync_roles(**kwargs) -> None:
+    """Create the role groups and set their permissions exactly (run after every migrate)."""
+    for role in ROLES:
+        group, _ = Group.objects.get_or_create(name=role)
+        group.permissions.set(permissions_for(role))
+
+
+def role_of(user) -> str:
+    """The strongest role a person holds ("" when none); superusers are admins."""
+    if user.is_superuser:
+        return ADMIN
+    names = {g.name for g in user.groups.all()}
+    return next((role for role in (ADMIN, OPERATOR, VIEWER) if role in names), "")
+
+
+def grant(user, role: str, *, teams=(), systems=()) -> None:
+    """Give `user` exactly this role, limited to the teams and systems given (none: the whole estate)."""
+    from estate.access.models import AccessScope
+
+    if role not in ROLES:
+        raise ValueError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
+    user.groups.remove(*Group.objects.filter(name__in=ROLES))
+    user.groups.add(Group.objects.get(name=role))
+    if teams or systems:
+        scope, _ = AccessScope.objects.get_or_create(user=user)
+        scope.teams.set(teams)
+        scope.systems.set(systems)
+    else:
+        AccessScope.objects.filter(user=user).delete()

@@ -1,0 +1,340 @@
+"""Who may do what, for every page and every API operation.
+
+The operations are enumerated from the URL conf and the OpenAPI schema, so a new page or endpoint
+lands in this matrix by itself: it gets the default expectation (reading needs a login, writing
+the admin role) and fails here until it behaves so or its row below says otherwise.
+
+Every object the requests name belongs to team B; "operator elsewhere" is an operator whose role
+is limited to team A, so the operator's own rights must not reach those objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
+from drf_spectacular.generators import SchemaGenerator
+from rest_framework.test import APIClient
+
+from estate.access import roles
+from estate.access.models import AccessScope, ApiToken
+from estate.audit.models import AuditEvent
+from estate.operations import services as operation_services
+from estate.operations.models import ProviderConfig, RemediationPolicy
+from estate.patching import selectors as patching_selectors
+from estate.patching.models import ChangeFreeze
+from estate.patching.services import feed_token_create
+from estate.telemetry.models import ComponentTelemetry, HealthChange, MetricRule
+from tests.conftest import api_token, user_with_role
+from tests.factories import (
+    BastionComponentFactory,
+    ClusterFactory,
+    IngestTokenFactory,
+    TagFactory,
+    TeamFactory,
+)
+from tests.operations.conftest import make_component
+from tests.patching.conftest import make_window
+
+pytestmark = [pytest.mark.django_db, pytest.mark.filterwarnings("ignore::UserWarning")]
+
+# What an operation needs.
+PUBLIC = "public"  # nothing
+SELF = "self"  # a person (their own tokens and feeds, the live conflict check)
+READ = "read"  # a person, or a token that may read
+OWN_READ = "own-read"  # read an object that belongs to the admin persona
+OWN_WRITE = "own-write"  # change an object that belongs to the admin persona
+OPERATE = "operate"  # the operator role, within its scope
+OPERATE_NEW = "operate-new"  # the operator role, on a page that names no object yet
+ADMIN = "admin"  # the admin role
+INGEST = "ingest"  # send telemetry
+
+PERSON = {PUBLIC, SELF, READ}
+PERSONAS: dict[str, set[str]] = {
+    "anonymous": {PUBLIC},
+    "viewer": PERSON,
+    "operator elsewhere": PERSON | {OPERATE_NEW},  # an operator, but every object here is out of their scope
+    "operator": PERSON | {OPERATE, OPERATE_NEW},
+    "admin": PERSON | {OPERATE, OPERATE_NEW, ADMIN, INGEST, OWN_READ, OWN_WRITE},
+}
+# The admin's tokens (API only): each opens no more than its scope.
+TOKEN_PERSONAS: dict[str, set[str]] = {
+    "read token": {PUBLIC, READ, OWN_READ},
+    "write token": PERSONAS["admin"],
+    "ingest token": {PUBLIC, INGEST},
+    "feed token": {PUBLIC},
+    "telemetry agent token": {PUBLIC, INGEST},
+}
+
+# --- the API -------------------------------------------------------------------------------
+
+API_RULES: dict[tuple[str, str], str] = {
+    ("POST", "/api/v1/telemetry/"): INGEST,
+    ("POST", "/api/v1/tokens/"): SELF,
+    ("GET", "/api/v1/tokens/{id}/"): OWN_READ,
+    ("POST", "/api/v1/tokens/{id}/revoke/"): OWN_WRITE,
+    ("POST", "/api/v1/feed-tokens/"): SELF,
+    ("POST", "/api/v1/feed-tokens/{id}/revoke/"): OWN_WRITE,
+    ("POST", "/api/v1/patch-windows/conflicts-check/"): SELF,
+    ("POST", "/api/v1/patch-windows/"): OPERATE,
+    ("PUT", "/api/v1/patch-windows/{id}/"): OPERATE,
+    ("PATCH", "/api/v1/patch-windows/{id}/"): OPERATE,
+    ("DELETE", "/api/v1/patch-windows/{id}/"): OPERATE,
+    ("POST", "/api/v1/patch-windows/{id}/pause/"): OPERATE,
+    ("POST", "/api/v1/patch-windows/{id}/resume/"): OPERATE,
+    ("POST", "/api/v1/operations/"): OPERATE,
+    ("POST", "/api/v1/operations/{id}/cancel/"): OPERATE,
+    ("POST", "/api/v1/operations/{id}/resume/"): OPERATE,
+    **{
+        ("POST", f"/api/v1/occurrences/{{id}}/{a}/"): OPERATE
+        for a in ("start", "complete", "skip", "cancel", "move", "tick")
+    },  # fmt: skip
+}
+
+
+def api_rule(method: str, path: str) -> str:
+    return API_RULES.get((method, path), READ if method == "GET" else ADMIN)
+
+
+def schema_operations() -> list[tuple[str, str]]:
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    return sorted(
+        (method.upper(), path)
+        for path, operations in schema["paths"].items()
+        for method in operations
+        if method in {"get", "post", "put", "patch", "delete"}
+    )
+
+
+@dataclass
+class World:
+    """Team B's estate, and the tokens and people the requests come from."""
+
+    ids: dict[str, object]
+    bodies: dict[tuple[str, str], object]
+    clients: dict[str, object]
+    feed_key: str
+
+
+def _future(days: int) -> str:
+    return (timezone.now() + timedelta(days=days)).isoformat()
+
+
+@pytest.fixture
+def world(settings) -> World:
+    settings.API_THROTTLE_RATE_USER = settings.API_THROTTLE_RATE_ANON = ""
+    team_a, team_b = TeamFactory(slug="team-a"), TeamFactory(slug="team-b")
+    admin = user_with_role("matrix-admin", roles.ADMIN, is_staff=True)
+    people = {
+        "anonymous": None,
+        "viewer": user_with_role("matrix-viewer", roles.VIEWER),
+        "operator elsewhere": user_with_role("matrix-op-a", roles.OPERATOR),
+        "operator": user_with_role("matrix-op", roles.OPERATOR),
+        "admin": admin,
+    }
+    AccessScope.objects.create(user=people["operator elsewhere"]).teams.add(team_a)
+
+    service = make_component(team=team_b, system__owner=team_b)
+    database = BastionComponentFactory(team=team_b, system=service.system, environment=service.environment)
+    other_database = BastionComponentFactory(team=team_b, system=service.system, environment=service.environment)
+    hour = timezone.now().replace(minute=0, second=0, microsecond=0)
+    window = make_window([database], hour + timedelta(days=3), rrule="FREQ=WEEKLY")
+    freeze = ChangeFreeze.objects.create(
+        name="F", start=hour + timedelta(days=40), end=hour + timedelta(days=41), scope="system", system=service.system
+    )
+    occurrence = patching_selectors.occurrences_between([window], timezone.now(), timezone.now() + timedelta(days=9))[0]
+    operation = operation_services.operation_start(component=service, kind="roll_component")
+    rule = MetricRule.objects.create(component=service, metric="latency_ms", warn=100, critical=200)
+    ComponentTelemetry.objects.get_or_create(component=service)
+    HealthChange.objects.create(
+        component=service, at=timezone.now(), from_state="unknown", to_state="healthy", reason="matrix"
+    )
+    feed = feed_token_create(user=admin, name="matrix feed", filters={})
+    feed_key = feed.secret
+    token = ApiToken.objects.get(key_hash=ApiToken.hash(api_token(admin, "read")))
+    ids = {
+        "components": service.pk, "instances": service.instances.first().pk, "images": service.images.first().pk,
+        "systems": service.system.pk, "teams": team_b.pk, "environments": service.environment.pk,
+        "tags": TagFactory().pk, "clusters": ClusterFactory(system=service.system).pk,
+        "patch-windows": window.pk, "occurrences": occurrence.key, "operations": operation.pk,
+        "change-freezes": freeze.pk,
+        "metric-rules": rule.pk, "component-telemetry": service.pk, "health-changes": HealthChange.objects.get().pk,
+        "remediation-policies": RemediationPolicy.objects.create(component=service).pk,
+        "provider-configs": ProviderConfig.objects.create(component=service).pk,
+        "feed-tokens": feed.pk, "tokens": token.pk,
+    }  # fmt: skip
+    ids["audit"] = AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first()
+    window_body = {"title": "Matrix", "components": [other_database.pk], "start": _future(30), "duration": "01:00:00",
+                   "time_zone": "UTC", "change_kind": "minor_version"}  # fmt: skip
+    bodies = {
+        ("POST", "/api/v1/telemetry/"): {"items": [{"type": "heartbeat", "component": service.pk}]},
+        ("POST", "/api/v1/tokens/"): {"name": "matrix", "scope": "read", "expires_at": _future(5)},
+        ("POST", "/api/v1/feed-tokens/"): {"name": "matrix"},
+        ("POST", "/api/v1/patch-windows/"): window_body,
+        ("PUT", "/api/v1/patch-windows/{id}/"): {**window_body, "components": [database.pk]},
+        ("PATCH", "/api/v1/patch-windows/{id}/"): {"title": "Renamed"},
+        ("POST", "/api/v1/operations/"): {"kind": "roll_component", "component": service.pk},
+        ("POST", "/api/v1/occurrences/{id}/move/"): {"start": _future(4)},
+        ("POST", "/api/v1/occurrences/{id}/tick/"): {"steps_done": []},
+    }
+    clients = {name: _session_api(user) for name, user in people.items()}
+    for scope in ("read", "write", "ingest", "feed"):
+        clients[f"{scope} token"] = _bearer(api_token(admin, scope))
+    clients["telemetry agent token"] = _bearer(IngestTokenFactory().raw)
+    return World(ids=ids, bodies=bodies, clients=clients, feed_key=feed_key)
+
+
+def _session_api(user) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)  # a real session, so CSRF-exempt API calls are judged as a browser's
+    return client
+
+
+def _bearer(secret: str) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
+    return client
+
+
+def _path(template: str, ids: dict) -> str:
+    resource = template.removeprefix("/api/v1/").split("/")[0]
+    if "{id}" not in template:
+        return template
+    assert resource in ids, f"{template}: add an object of this resource to the matrix's world"
+    return template.replace("{id}", str(ids[resource]))
+
+
+def _denied(response) -> bool:
+    return response.status_code in (401, 403, 404)
+
+
+def _attempt(client, method: str, path: str, body) -> object:
+    """One request whose writes are undone, so each persona meets the same world."""
+    with transaction.atomic():
+        response = getattr(client, method.lower())(path, body, format="json") if body is not None else (
+            getattr(client, method.lower())(path))  # fmt: skip
+        transaction.set_rollback(True)
+    return response
+
+
+@pytest.mark.parametrize(("method", "template"), schema_operations())
+def test_api_operation(world, method, template):
+    need = api_rule(method, template)
+    path = _path(template, world.ids)
+    body = world.bodies.get((method, template), {} if method in ("POST", "PUT", "PATCH") else None)
+    wrong = []
+    for persona, may in {**PERSONAS, **TOKEN_PERSONAS}.items():
+        response = _attempt(world.clients[persona], method, path, body)
+        assert response.status_code < 500, f"{persona}: {response.status_code}"
+        if _denied(response) == (need in may):
+            wrong.append(f"{persona}: {response.status_code} {response.content[:150]!r}")
+    assert not wrong, f"{method} {template} needs {need}; got\n" + "\n".join(wrong)
+
+
+def test_every_write_rule_names_a_real_operation():
+    """A rule for an operation that no longer exists would pass silently: refuse it."""
+    assert set(API_RULES) <= set(schema_operations())
+
+
+# --- the pages -----------------------------------------------------------------------------
+
+# name: (what GET needs, what POST needs); None = the method does nothing there (not checked).
+PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
+    "healthz": (PUBLIC, None),
+    "readyz": (PUBLIC, None),
+    "metrics": (PUBLIC, None),
+    "login": (PUBLIC, PUBLIC),
+    "logout": (None, None),  # anyone may log out; it sends everybody to the log-in page
+    # The API's description is public (it holds no data), like the log-in page.
+    "schema": (PUBLIC, None),
+    "swagger-ui": (PUBLIC, None),
+    "redoc": (PUBLIC, None),
+    "patch_feed": (PUBLIC, None),  # the secret in its address is its credential
+    "operation_callback": (None, PUBLIC),  # signed by the provider
+    "component_create": (ADMIN, ADMIN),
+    "component_edit": (ADMIN, ADMIN),
+    "component_delete": (None, ADMIN),
+    "freeze_list": (READ, ADMIN),
+    "patch_window_create": (OPERATE_NEW, OPERATE_NEW),
+    "patch_window_edit": (OPERATE, OPERATE),
+    "patch_window_pause": (None, OPERATE),
+    "patch_window_delete": (None, OPERATE),
+    "patch_window_check": (None, SELF),
+    "patch_window_check_existing": (None, SELF),
+    "occurrence_action": (None, OPERATE),
+    "operation_create": (None, OPERATE),
+    "operation_cancel": (None, OPERATE),
+    "operation_resume": (None, OPERATE),
+    "feed_token_create": (None, SELF),
+    "feed_token_revoke": (None, OWN_WRITE),
+    "token_list": (SELF, SELF),
+    "token_revoke": (None, OWN_WRITE),
+}
+
+
+def page_routes() -> list[tuple[str, str]]:
+    def walk(patterns, prefix=""):
+        for p in patterns:
+            if isinstance(p, URLResolver):
+                yield from walk(p.url_patterns, prefix + str(p.pattern))
+            elif isinstance(p, URLPattern):
+                yield prefix + str(p.pattern), p.name
+
+    return sorted(
+        (name, route)
+        for route, name in walk(get_resolver().url_patterns)
+        if not route.startswith(("admin/", "api/v1/", "static/"))
+    )
+
+
+def _page_url(route: str, world: World) -> str:
+    ids = world.ids
+    url = "/" + route
+    if "<str:key>.ics" in url:
+        return url.replace("<str:key>", world.feed_key)
+    url = url.replace("<str:action>", "skip").replace("<str:key>", str(ids["occurrences"]))
+    resource = {"components": "components", "windows": "patch-windows", "operations": "operations",
+                "feeds": "feed-tokens", "tokens": "tokens"}  # fmt: skip
+    if "<int:pk>" in url:
+        segment = next(s for s in reversed(url.split("<int:pk>")[0].strip("/").split("/")) if s in resource)
+        url = url.replace("<int:pk>", str(ids[resource[segment]]))
+    return url
+
+
+def _page_denied(response) -> bool:
+    if response.status_code in (401, 403, 404):
+        return True
+    return response.status_code == 302 and response["Location"].startswith("/login/")
+
+
+@pytest.mark.parametrize(("name", "route"), page_routes())
+def test_page(world, settings, name, route):
+    settings.LOGIN_THROTTLE_RATE = ""
+    get_need, post_need = PAGE_RULES.get(name, (READ, None))
+    url = _page_url(route, world)
+    people = {p: u for p, u in world.clients.items() if p in PERSONAS}
+    wrong = []
+    for method, need in (("GET", get_need), ("POST", post_need)):
+        for persona, api_client in people.items():
+            client = Client()
+            if persona != "anonymous":
+                client.cookies = api_client.cookies
+            with transaction.atomic():
+                response = client.get(url) if method == "GET" else client.post(url, {})
+                transaction.set_rollback(True)
+            assert response.status_code < 500, f"{method} {url} as {persona}: {response.status_code}"
+            if need is None:
+                continue
+            if _page_denied(response) == (need in PERSONAS[persona]):
+                wrong.append(f"{method} as {persona}: {response.status_code} {response.get('Location', '')}")
+    assert not wrong, f"{name} ({url}) needs GET {get_need}, POST {post_need}; got\n" + "\n".join(wrong)
+
+
+def test_every_page_rule_names_a_real_page():
+    assert set(PAGE_RULES) <= {name for name, _ in page_routes()}
