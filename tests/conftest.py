@@ -100,8 +100,8 @@ def operator(db):
 @pytest.fixture
 def editor(db):
     """May edit the inventory but not delete it (model permissions given one by one)."""
-    return _user_with("editor", "add_component", "change_component", "add_instance", "change_instance",
-                      "add_image", "change_image")  # fmt: skip
+    return _user_with("editor", "view_component", "add_component", "change_component", "add_instance",
+                      "change_instance", "add_image", "change_image")  # fmt: skip
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import SAFE_METHODS
 
-from estate.access import services
+from estate.access import roles, services
 from estate.access.models import TOKEN_PREFIX, TokenScope
 
 KEYWORDS = ("Bearer", "Token")
@@ -42,10 +42,24 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown, expired or revoked API token.")
         view = (request.parser_context or {}).get("view")
-        if reason := scope_refusal(token.scope, request.method, view):
+        if reason := scope_refusal(token.scope, request.method, view) or _role_refusal(token.user):
             raise exceptions.PermissionDenied(reason)
         services.token_used(token)
         return token.user, token
 
     def authenticate_header(self, request):
         return KEYWORDS[0]
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's (CSRF included), refusing a logged-in person who holds no role, as the pages do."""
+
+    def authenticate(self, request):
+        result = super().authenticate(request)
+        if result is not None and (reason := _role_refusal(result[0])):
+            raise exceptions.PermissionDenied(reason)
+        return result
+
+
+def _role_refusal(user) -> str:
+    return "" if roles.has_role(user) else roles.NO_ROLE

@@ -73,3 +73,16 @@ def grant(user, role: str, *, teams=(), systems=()) -> None:
         scope.systems.set(systems)
     else:
         AccessScope.objects.filter(user=user).delete()
+
+
+NO_ROLE = "Your account has no role yet: ask an admin to make you a viewer, operator or admin."
+
+
+def has_role(user) -> bool:
+    """A role, or any Estate permission given one by one (an auditor who reads only the trail).
+
+    A person with none (a new account, say) may log in and out, nothing more.
+    """
+    if user is None or not user.is_authenticated:
+        return False
+    return user.is_superuser or any(p.split(".", 1)[0] in ESTATE_APPS for p in user.get_all_permissions())

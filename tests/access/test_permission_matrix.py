@@ -37,6 +37,7 @@ from tests.factories import (
     IngestTokenFactory,
     TagFactory,
     TeamFactory,
+    UserFactory,
 )
 from tests.operations.conftest import make_component
 from tests.patching.conftest import make_window
@@ -57,6 +58,7 @@ INGEST = "ingest"  # send telemetry
 PERSON = {PUBLIC, SELF, READ}
 PERSONAS: dict[str, set[str]] = {
     "anonymous": {PUBLIC},
+    "no role": {PUBLIC},  # logged in, but given no role yet
     "viewer": PERSON,
     "operator elsewhere": PERSON | {OPERATE_NEW},  # an operator, but every object here is out of their scope
     "operator": PERSON | {OPERATE, OPERATE_NEW},
@@ -132,6 +134,7 @@ def world(settings) -> World:
     admin = user_with_role("matrix-admin", roles.ADMIN, is_staff=True)
     people = {
         "anonymous": None,
+        "no role": UserFactory(username="matrix-nobody"),
         "viewer": user_with_role("matrix-viewer", roles.VIEWER),
         "operator elsewhere": user_with_role("matrix-op-a", roles.OPERATOR),
         "operator": user_with_role("matrix-op", roles.OPERATOR),

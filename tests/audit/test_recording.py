@@ -293,3 +293,9 @@ def test_changes_made_in_the_admin_site_are_recorded(admin_client):
     event = only_event(object_type="telemetry.ingesttoken")
     assert (event.action, event.object_id, event.actor, event.via) == ("create", str(token.pk), "admin", "session")
     assert event.message.startswith("In the admin site")
+
+
+def test_the_admin_site_offers_no_unrecorded_bulk_delete(admin_client):
+    page = admin_client.get("/admin/inventory/component/")
+    assert page.status_code == 200
+    assert "delete_selected" not in page.content.decode()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import math
-
 from rest_framework import serializers
 
+from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.choices import Mode
 from estate.inventory.models import (
     Cluster,
@@ -19,47 +18,29 @@ from estate.inventory.models import (
 )
 
 
-class SlugRelatedField(serializers.SlugRelatedField):
-    """DRF's, but a slug with a NUL byte is invalid before it reaches the query (PostgreSQL refuses it: a 500)."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, str) and "\x00" in data:
-            self.fail("invalid")
-        return super().to_internal_value(data)
-
-
-class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
-    """DRF's, but only an id is an id: true and 1.5 are not read as 1, and 1e400 (infinity) is not a 500."""
-
-    def to_internal_value(self, data):
-        if isinstance(data, bool) or (isinstance(data, float) and not (math.isfinite(data) and data.is_integer())):
-            self.fail("incorrect_type", data_type=type(data).__name__)
-        return super().to_internal_value(data)
-
-
 def _slug_field(model, **kwargs) -> SlugRelatedField:
     return SlugRelatedField(slug_field="slug", queryset=model.objects.all(), **kwargs)
 
 
-class TeamSerializer(serializers.ModelSerializer):
+class TeamSerializer(ModelSerializer):
     class Meta:
         model = Team
         fields = ["id", "name", "slug", "created_at", "updated_at"]
 
 
-class EnvironmentSerializer(serializers.ModelSerializer):
+class EnvironmentSerializer(ModelSerializer):
     class Meta:
         model = Environment
         fields = ["id", "name", "slug", "is_production", "created_at", "updated_at"]
 
 
-class TagSerializer(serializers.ModelSerializer):
+class TagSerializer(ModelSerializer):
     class Meta:
         model = Tag
         fields = ["id", "name", "slug", "created_at", "updated_at"]
 
 
-class SystemSerializer(serializers.ModelSerializer):
+class SystemSerializer(ModelSerializer):
     owner = _slug_field(Team, required=False, allow_null=True)
 
     class Meta:
@@ -75,7 +56,7 @@ class SystemSerializer(serializers.ModelSerializer):
         ]
 
 
-class ClusterSerializer(serializers.ModelSerializer):
+class ClusterSerializer(ModelSerializer):
     environment = _slug_field(Environment)
     system = _slug_field(System, required=False, allow_null=True)
 
@@ -93,8 +74,7 @@ class ClusterSerializer(serializers.ModelSerializer):
         ]
 
 
-class ComponentSerializer(serializers.ModelSerializer):
-    serializer_related_field = PrimaryKeyRelatedField
+class ComponentSerializer(ModelSerializer):
     environment = _slug_field(Environment)
     system = _slug_field(System, required=False, allow_null=True)
     team = _slug_field(Team, required=False, allow_null=True)
@@ -129,8 +109,7 @@ class ComponentSerializer(serializers.ModelSerializer):
         return attrs
 
 
-class ImageSerializer(serializers.ModelSerializer):
-    serializer_related_field = PrimaryKeyRelatedField
+class ImageSerializer(ModelSerializer):
     make_current = serializers.BooleanField(
         write_only=True,
         default=False,
@@ -151,9 +130,7 @@ class ImageSerializer(serializers.ModelSerializer):
         validators = []
 
 
-class InstanceSerializer(serializers.ModelSerializer):
-    serializer_related_field = PrimaryKeyRelatedField
-
+class InstanceSerializer(ModelSerializer):
     class Meta:
         model = Instance
         fields = [

@@ -2,20 +2,21 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.models import Component
 from estate.operations.choices import OperationKind
 from estate.operations.models import Operation, OperationStep, ProviderConfig, RemediationPolicy
 from estate.operations.providers.signing import secret_from_env
 
 
-class OperationStepSerializer(serializers.ModelSerializer):
+class OperationStepSerializer(ModelSerializer):
     class Meta:
         model = OperationStep
         fields = ["id", "created_at", "level", "batch", "message"]
 
 
-class OperationSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+class OperationSerializer(ModelSerializer):
+    requested_by = SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     percent = serializers.IntegerField(read_only=True)
 
     class Meta:
@@ -62,7 +63,7 @@ class OperationCreateSerializer(serializers.Serializer):
     force_reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class RemediationPolicySerializer(serializers.ModelSerializer):
+class RemediationPolicySerializer(ModelSerializer):
     class Meta:
         model = RemediationPolicy
         fields = [
@@ -95,7 +96,7 @@ class RemediationPolicySerializer(serializers.ModelSerializer):
         ]
 
 
-class ProviderConfigSerializer(serializers.ModelSerializer):
+class ProviderConfigSerializer(ModelSerializer):
     """The secret itself never passes here: only the name of the environment variable that holds it."""
 
     secret_configured = serializers.SerializerMethodField()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.models import Component, Environment, System
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
 
 
-class PatchWindowSerializer(serializers.ModelSerializer):
+class PatchWindowSerializer(ModelSerializer):
     components = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all(), many=True)
     runbook = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
     warnings = serializers.SerializerMethodField()
@@ -105,13 +106,11 @@ class OccurrenceMoveSerializer(serializers.Serializer):
     start = serializers.DateTimeField()
 
 
-class ChangeFreezeSerializer(serializers.ModelSerializer):
-    environment = serializers.SlugRelatedField(
+class ChangeFreezeSerializer(ModelSerializer):
+    environment = SlugRelatedField(
         slug_field="slug", queryset=Environment.objects.all(), required=False, allow_null=True
     )
-    system = serializers.SlugRelatedField(
-        slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True
-    )
+    system = SlugRelatedField(slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True)
 
     class Meta:
         model = ChangeFreeze
@@ -123,15 +122,13 @@ class ChangeFreezeSerializer(serializers.ModelSerializer):
 class FreezeImportSerializer(serializers.Serializer):
     file = serializers.FileField()
     scope = serializers.CharField(required=False, default="all")
-    environment = serializers.SlugRelatedField(
+    environment = SlugRelatedField(
         slug_field="slug", queryset=Environment.objects.all(), required=False, allow_null=True
     )
-    system = serializers.SlugRelatedField(
-        slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True
-    )
+    system = SlugRelatedField(slug_field="slug", queryset=System.objects.all(), required=False, allow_null=True)
 
 
-class FeedTokenSerializer(serializers.ModelSerializer):
+class FeedTokenSerializer(ModelSerializer):
     prefix = serializers.CharField(source="api_token.prefix", read_only=True)
     status = serializers.CharField(source="api_token.status", read_only=True)
     expires_at = serializers.DateTimeField(source="api_token.expires_at", read_only=True)

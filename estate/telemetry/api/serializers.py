@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.telemetry.choices import ItemType
 from estate.telemetry.models import ComponentTelemetry, HealthChange, MetricRule
 
@@ -32,7 +33,7 @@ class IngestResultSerializer(serializers.Serializer):
     tainted_instances = serializers.ListField(child=serializers.CharField())
 
 
-class MetricRuleSerializer(serializers.ModelSerializer):
+class MetricRuleSerializer(ModelSerializer):
     class Meta:
         model = MetricRule
         fields = ["id", "component", "category", "metric", "aggregation", "window_seconds", "comparison", "warn",
@@ -40,8 +41,8 @@ class MetricRuleSerializer(serializers.ModelSerializer):
         validators: list = []  # the model's clean() and constraints decide, through validated_save
 
 
-class HealthChangeSerializer(serializers.ModelSerializer):
-    instance = serializers.SlugRelatedField(slug_field="external_id", read_only=True, allow_null=True)
+class HealthChangeSerializer(ModelSerializer):
+    instance = SlugRelatedField(slug_field="external_id", read_only=True, allow_null=True)
     # Plain strings: the Health enum is already in the schema under the component's name for it.
     from_state = serializers.CharField(read_only=True)
     to_state = serializers.CharField(read_only=True)
@@ -51,7 +52,7 @@ class HealthChangeSerializer(serializers.ModelSerializer):
         fields = ["id", "component", "instance", "at", "from_state", "to_state", "reason"]
 
 
-class ComponentTelemetrySerializer(serializers.ModelSerializer):
+class ComponentTelemetrySerializer(ModelSerializer):
     class Meta:
         model = ComponentTelemetry
         fields = ["component", "grace_seconds", "promql", "last_heartbeat_at", "heartbeat_state", "promql_value",

@@ -8,11 +8,10 @@ from django.db import IntegrityError, transaction
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from estate.access.authentication import ApiTokenAuthentication
+from estate.access.authentication import ApiTokenAuthentication, SessionAuthentication
 from estate.core.api import payload_too_large
 from estate.core.errors import ApplicationError
 from estate.inventory.api.views import ModelPermissions, ServiceModelViewSet

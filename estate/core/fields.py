@@ -1,0 +1,31 @@
+"""Serializer fields for every app's API: DRF's, strict where a loose reading stores the wrong row or fails."""
+
+from __future__ import annotations
+
+import math
+
+from rest_framework import serializers
+
+
+class SlugRelatedField(serializers.SlugRelatedField):
+    """DRF's, but a slug with a NUL byte is invalid before it reaches the query (PostgreSQL refuses it: a 500)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's, but only an id is an id: true and 1.5 are not read as 1, and 1e400 (infinity) is not a 500."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or (isinstance(data, float) and not (math.isfinite(data) and data.is_integer())):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
+class ModelSerializer(serializers.ModelSerializer):
+    """Related fields the serializer builds itself are the strict ones above."""
+
+    serializer_related_field = PrimaryKeyRelatedField
