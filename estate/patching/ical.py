@@ -142,6 +142,30 @@ def _as_utc(value) -> datetime:
     raise ApplicationError("The calendar has an event without a usable start or end.")
 
 
+def _periods(calendar: Calendar, earliest: datetime, latest: datetime) -> list[tuple]:
+    """The periods from earliest to latest, one more than MAX_IMPORTED at most: expanding a rule as
+    fine as FREQ=MINUTELY over two years in full would hold the request for minutes."""
+    periods = []
+    for event in recurring_ical_events.of(calendar).after(earliest):
+        period = _period(event)
+        if period[3] > latest or len(periods) > MAX_IMPORTED:
+            break
+        periods.append(period)
+    return periods
+
+
+def _period(event) -> tuple[str, str, str, datetime, datetime]:
+    start = _as_utc(event["DTSTART"].dt)
+    end = _as_utc(event["DTEND"].dt) if "DTEND" in event else start + timedelta(days=1)
+    return (
+        str(event.get("UID", "")),
+        str(event.get("SUMMARY", "Imported freeze")),
+        str(event.get("DESCRIPTION", "")),
+        start,
+        end,
+    )
+
+
 @transaction.atomic
 def freezes_import(*, content: bytes, scope: str = "all", environment=None, system=None) -> dict[str, int]:
     """Import (or refresh) change freezes from an .ics a team keeps; recurring events are expanded.
@@ -149,24 +173,25 @@ def freezes_import(*, content: bytes, scope: str = "all", environment=None, syst
     Each imported occurrence is keyed by its UID and start, so importing the same file again
     updates instead of duplicating.
     """
+    now = timezone.now()
     try:
         calendar = Calendar.from_ical(content)
-    except ValueError as exc:
+        periods = _periods(calendar, now - timedelta(days=1), now + IMPORT_AHEAD)
+    except (ValueError, KeyError, TypeError, OverflowError) as exc:
+        # icalendar and recurring_ical_events report malformed content as ValueError subclasses
+        # (undecodable bytes too); an event without DTSTART is a KeyError; absurd dates overflow.
         raise ApplicationError(f"Not an iCalendar file: {exc}", errors={"file": [str(exc)]}) from exc
-    now = timezone.now()
-    events = recurring_ical_events.of(calendar).between(now - timedelta(days=1), now + IMPORT_AHEAD)
-    if len(events) > MAX_IMPORTED:
-        raise ApplicationError(f"The file holds {len(events)} periods; at most {MAX_IMPORTED} are imported at once.")
+    if len(periods) > MAX_IMPORTED:
+        raise ApplicationError(
+            f"The file holds more than {MAX_IMPORTED} periods; at most that many are imported at once."
+        )
     counts = {"created": 0, "updated": 0}
-    for event in events:
-        start = _as_utc(event["DTSTART"].dt)
-        end = _as_utc(event["DTEND"].dt) if "DTEND" in event else start + timedelta(days=1)
-        key = f"{event.get('UID', '')}/{start.isoformat()}"[:300]
+    for uid, summary, description, start, end in periods:
+        key = f"{uid}/{start.isoformat()}"[:300]
         freeze = ChangeFreeze.objects.filter(source_uid=key).first() or ChangeFreeze(source_uid=key)
         counts["updated" if freeze.pk else "created"] += 1
-        freeze.name = str(event.get("SUMMARY", "Imported freeze"))[:200]
-        freeze.reason = str(event.get("DESCRIPTION", ""))
+        freeze.name, freeze.reason = summary[:200], description
         freeze.start, freeze.end = start, end
         freeze.scope, freeze.environment, freeze.system = scope, environment, system
-        validated_save(freeze)
+        validated_save(freeze)  # the whole import is one transaction: a refused period refuses the file
     return counts

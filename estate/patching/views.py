@@ -64,9 +64,10 @@ def calendar_events(request):
     """FullCalendar's event source, bounded to the range on screen."""
     try:
         start, end = query_range(request.GET)
+        filters = query_filters(request.GET)
     except DRFValidationError as exc:
-        return JsonResponse({"detail": "Give start and end.", "errors": exc.detail}, status=400)
-    windows = selectors.active_in(selectors.window_list(query_filters(request.GET)), start, end)
+        return JsonResponse({"detail": "Give a valid range and filters.", "errors": exc.detail}, status=400)
+    windows = selectors.active_in(selectors.window_list(filters), start, end)
     colours = _legend()
     events = [
         {
@@ -318,7 +319,11 @@ def _save_freeze(request, form, upload) -> bool:
 @login_required
 @require_POST
 def feed_token_create(request):
-    filters = query_filters(request.POST)
+    try:
+        filters = query_filters(request.POST)
+    except DRFValidationError:
+        messages.error(request, "A filter value may not contain a NUL byte.")
+        return redirect("calendar")
     feed = services.feed_token_create(user=request.user, name=request.POST.get("name", ""), filters=filters)
     request.session["new_feed_url"] = request.build_absolute_uri(reverse("patch_feed", args=[feed.secret]))
     messages.success(request, "Feed created: copy its address into your calendar client now, it is shown once.")

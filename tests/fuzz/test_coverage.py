@@ -14,8 +14,9 @@ from estate.api_urls import router
 FUZZED = {
     ("post", "/api/v1/components/"): "tests.fuzz.test_component_bulk",
     ("post", "/api/v1/telemetry/"): "tests.fuzz.test_telemetry_ingest",
+    ("post", "/api/v1/change-freezes/import/"): "tests.fuzz.test_freeze_import",
 }
-WORDS = re.compile(r"\b(bulk|batch(es)?|many at once|a list instead|list of items)\b", re.IGNORECASE)
+WORDS = re.compile(r"\b(bulk|batch(es)?|many at once|a list instead|list of items|import)\b", re.IGNORECASE)
 # A view that takes a list body: serializes request.data with many=True, or branches on a list.
 LIST_BODY = re.compile(r"isinstance\(request\.data, list\)|data=request\.data,\s*many=True|_items\(request\.data\)")
 METHODS = {"post", "put", "patch"}

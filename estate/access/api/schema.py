@@ -1,5 +1,6 @@
 """How the OpenAPI schema describes a personal API token."""
 
+from drf_spectacular.authentication import SessionScheme as DrfSessionScheme
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 
 
@@ -14,3 +15,9 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "description": "A personal API token (estp_...), acting as its owner within its scope: "
             "read, write, ingest (telemetry only) or feed (calendar feed only).",
         }
+
+
+class SessionScheme(DrfSessionScheme):
+    """DRF's session cookie, refusing accounts with no role: documented as the session it is."""
+
+    target_class = "estate.access.authentication.SessionAuthentication"

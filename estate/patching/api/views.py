@@ -26,7 +26,11 @@ FILTER_PARAMS = [
 
 
 def query_filters(params) -> dict:
-    return {name: params.get(name) for name in services.FEED_FILTERS if params.get(name)}
+    filters = {name: params.get(name) for name in services.FEED_FILTERS if params.get(name)}
+    if bad := sorted(name for name, value in filters.items() if "\x00" in value):
+        # PostgreSQL cannot compare text holding a NUL byte: refused here, not a DataError later.
+        raise ValidationError({name: ["A filter value may not contain a NUL byte."] for name in bad})
+    return filters
 
 
 def query_range(params) -> tuple[datetime, datetime]:
