@@ -26,6 +26,17 @@ class Item:
     key: tuple | None = None  # what makes two VALID items conflict (environment, slug)
 
 
+def resolved(value, refs):
+    """The payload with each Ref replaced by the seeded object's id."""
+    if isinstance(value, Ref):
+        return refs[value.name]
+    if isinstance(value, list):
+        return [resolved(v, refs) for v in value]
+    if isinstance(value, dict):
+        return {k: resolved(v, refs) for k, v in value.items()}
+    return value
+
+
 def unparseable(value) -> bool:
     """True when the document holds a token the strict JSON parser refuses (the whole body is then a 400)."""
     if isinstance(value, float):

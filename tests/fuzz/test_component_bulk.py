@@ -20,7 +20,7 @@ from tests.fuzz.conftest import (
     row_counts,
     snapshot,
 )
-from tests.fuzz.items import INVALID, UNSURE, VALID, Item, Ref, mixture, non_objects, unparseable
+from tests.fuzz.items import INVALID, UNSURE, VALID, Item, Ref, mixture, non_objects, resolved, unparseable
 from tests.fuzz.strategies import BAD_INTS, JSON_VALUES, ODD_TEXT, Raw, bodies, encode
 
 URL = "/api/v1/components/"
@@ -180,7 +180,7 @@ def outcome(items: list[Item]) -> tuple[dict[int, str | None], dict[int, str | N
 def check_batch(client, estate: dict, items: list[Item]) -> None:
     refs = {"service": estate["service"].pk, "database": estate["database"].pk}
     payloads = [item.payload for item in items]
-    body = encode(_resolved(payloads, refs))
+    body = encode(resolved(payloads, refs))
     before, counts = snapshot(), row_counts()
     response = client.post(URL, body, content_type="application/json")
     assert_no_5xx(response, payloads)
@@ -218,16 +218,6 @@ def assert_created(response, counts: dict[str, int], expected: int | None) -> No
     }
     assert growth == {"inventory.component": len(rows), **{k: v for k, v in links.items() if v}}
     assert Component.objects.filter(pk__in=[row["id"] for row in rows]).count() == len(rows)
-
-
-def _resolved(value, refs):
-    if isinstance(value, Ref):
-        return refs[value.name]
-    if isinstance(value, list):
-        return [_resolved(v, refs) for v in value]
-    if isinstance(value, dict):
-        return {k: _resolved(v, refs) for k, v in value.items()}
-    return value
 
 
 @FUZZ

@@ -21,7 +21,7 @@ from tests.fuzz.conftest import (
     row_counts,
     snapshot,
 )
-from tests.fuzz.items import INVALID, UNSURE, VALID, Item, Ref, mixture, non_objects, unparseable
+from tests.fuzz.items import INVALID, UNSURE, VALID, Item, Ref, mixture, non_objects, resolved, unparseable
 from tests.fuzz.strategies import BAD_INTS, BAD_TIMESTAMPS, JSON_VALUES, ODD_TEXT, Raw, bodies, encode
 
 URL = "/api/v1/telemetry/"
@@ -173,7 +173,7 @@ def check_batch(client, estate: dict, items: list[Item], wrapped: bool, key: str
     document = {"items": payloads} if wrapped else payloads
     headers = {} if key is None else {"HTTP_IDEMPOTENCY_KEY": key}
     before, counts = snapshot(), row_counts()
-    response = client.post(URL, encode(_resolved(document, refs)), content_type="application/json", **headers)
+    response = client.post(URL, encode(resolved(document, refs)), content_type="application/json", **headers)
     assert_no_5xx(response, (document, key))
     bad_key = key is not None and not 0 < len(key) <= 200
     invalid = {i: item.field for i, item in enumerate(items) if item.verdict == INVALID}
@@ -211,16 +211,6 @@ def assert_stored(response, counts: dict[str, int], expected: int | None, *, ide
     wanted = {"telemetry.sample": stored["samples"], "telemetry.event": stored["events"],
               "telemetry.ingestbatch": 1 if idempotent else 0}  # fmt: skip
     assert growth == {label: n for label, n in wanted.items() if n}
-
-
-def _resolved(value, refs):
-    if isinstance(value, Ref):
-        return refs[value.name]
-    if isinstance(value, list):
-        return [_resolved(v, refs) for v in value]
-    if isinstance(value, dict):
-        return {k: _resolved(v, refs) for k, v in value.items()}
-    return value
 
 
 @FUZZ
