@@ -4,6 +4,7 @@ from datetime import timedelta
 
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
@@ -34,6 +35,8 @@ class LockoutAuthenticationForm(AuthenticationForm):
         username = self.cleaned_data.get("username") or ""
         ip = lockout.client_ip(self.request)
         if seconds := lockout.locked_seconds(username=username, ip=ip):
+            # Refused before any password is checked; still a failed log-in for the audit trail.
+            user_login_failed.send(sender=__name__, credentials={"username": username}, request=self.request)
             raise locked_error(seconds)
         try:
             cleaned = super().clean()

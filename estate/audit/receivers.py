@@ -62,8 +62,8 @@ ADMIN_ACTIONS = {ADDITION: AuditAction.CREATE, DELETION: AuditAction.DELETE}
 def record_admin_action(sender, instance: LogEntry, created: bool, **kwargs) -> None:
     """The admin site writes models directly (no validated_save): its own log says what it did.
 
-    Its "delete selected" action on several rows logs them with one bulk INSERT, which sends no
-    signal; those deletions are not recorded here.
+    (Its "delete selected" action logs with one bulk INSERT that sends no signal: AuditConfig
+    turns that action off, so rows are deleted one by one and each deletion lands here.)
     """
     if not created or not instance.content_type_id:
         return

@@ -49,3 +49,16 @@ def test_logout_is_recorded(client, db):
 def test_logout_without_a_session_records_nothing(client, db):
     client.post(reverse("logout"))
     assert not events()
+
+
+def test_attempts_refused_by_the_lockout_are_recorded_too(client, db, settings):
+    settings.LOGIN_LOCKOUT_USERNAME_FAILURES = 2
+    UserFactory(username="alice")
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "alice", "password": "guess"}, REMOTE_ADDR="203.0.113.9")
+    refused = client.post(
+        reverse("login"), {"username": "alice", "password": "pass-word-123"}, REMOTE_ADDR="203.0.113.9"
+    )
+    assert "locked" in refused.content.decode()
+    assert [e.object_repr for e in events(action=AuditAction.LOGIN_FAILED)] == ["alice"] * 4
+    assert not events(action=AuditAction.LOGIN)
