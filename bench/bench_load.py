@@ -152,10 +152,12 @@ def prepare_estate(args) -> dict:
 
 
 def create_users(count: int) -> list[dict]:
-    """Plain users (no staff, no permissions: readers), each with a personal .ics feed."""
+    """Viewers (the read-everything role, no staff), each with a personal .ics feed."""
     from django.contrib.auth import get_user_model
     from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.models import Group
 
+    from estate.access.roles import VIEWER
     from estate.patching.services import feed_token_create
 
     # One hash for all: PBKDF2 costs half a second per user, the server pays it again at log-in.
@@ -163,11 +165,11 @@ def create_users(count: int) -> list[dict]:
     users = get_user_model().objects.bulk_create(
         get_user_model()(username=f"load-user-{n:02d}", password=password) for n in range(count)
     )
+    Group.objects.get(name=VIEWER).user_set.add(*users)
     accounts = []
     for user in users:
         feed = feed_token_create(user=user, name="My patch windows", filters={})
-        # The address's secret: `.secret` where only its hash is kept (shown once), else `.key`.
-        accounts.append({"username": user.username, "feed_key": getattr(feed, "secret", None) or feed.key})
+        accounts.append({"username": user.username, "feed_key": feed.secret})
     return accounts
 
 
