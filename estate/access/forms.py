@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.signals import user_login_failed
 from django.core.exceptions import ValidationError
@@ -58,6 +59,11 @@ class ApiTokenForm(StyledFormMixin, forms.Form):
     name = forms.CharField(max_length=100, help_text="What it is for, e.g. “deploy pipeline”.")
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
     lifetime = forms.TypedChoiceField(choices=LIFETIME_CHOICES, coerce=int, initial=90, label="Expires after")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        longest = settings.API_TOKEN_MAX_DAYS
+        self.fields["lifetime"].choices = [(d, label) for d, label in LIFETIME_CHOICES if d <= longest]
 
     def expires_at(self):
         return timezone.now() + timedelta(days=self.cleaned_data["lifetime"])

@@ -195,3 +195,15 @@ def test_demo_has_one_person_per_role():
     viewer, operator = (get_user_model().objects.get(username=u) for u in ("demo-viewer", "demo-operator"))
     assert roles.role_of(viewer) == roles.VIEWER and scope_of(viewer) is None
     assert roles.role_of(operator) == roles.OPERATOR and len(scope_of(operator).team_ids) == 1
+
+
+def test_the_admin_site_is_closed_to_scoped_roles(client, teams, estate_admin):
+    scoped = user_with_role("staff-a", roles.ADMIN, is_staff=True)
+    AccessScope.objects.create(user=scoped).teams.add(teams[0])
+    client.force_login(scoped)
+    assert client.get("/admin/auth/user/").status_code == 302  # to the admin's log-in
+    client.force_login(estate_admin)
+    assert client.get("/admin/auth/user/").status_code == 200
+    # Scopes are set on the person's page.
+    page = client.get(f"/admin/auth/user/{scoped.pk}/change/")
+    assert page.status_code == 200 and "access_scope-0-teams" in page.content.decode()
