@@ -218,6 +218,7 @@ def window_check(request, pk: int | None = None):
 def _window_form(request, window: PatchWindow | None):
     initial = PatchWindowForm.initial_from(window) if window else {"time_zone": "UTC", "duration_minutes": 60}
     form = PatchWindowForm(request.POST or None, initial=initial)
+    status = 200
     if request.method == "POST" and form.is_valid():
         try:
             saved = services.window_save(data=form.service_data(), window=window, actor=request.user)
@@ -226,6 +227,10 @@ def _window_form(request, window: PatchWindow | None):
                 form.add_error(None, message)
         except ValidationError as exc:
             form.add_error(None, exc)
+        except PermissionDenied as exc:
+            # Refused all the same (403), but beside the components so the person can pick others.
+            form.add_error("components", str(exc))
+            status = 403
         else:
             for warning in saved.warnings:
                 messages.warning(request, warning.as_dict()["message"])
@@ -237,7 +242,7 @@ def _window_form(request, window: PatchWindow | None):
         (window.title if window else "New window", None),
     ]
     context = {"form": form, "window": window, "crumbs": crumbs, **_checks_context(form, window)}
-    return render(request, "patching/window_form.html", context)
+    return render(request, "patching/window_form.html", context, status=status)
 
 
 @login_required

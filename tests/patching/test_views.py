@@ -6,11 +6,14 @@ from datetime import timedelta
 
 import pytest
 
-from estate.access.models import ApiToken
+from estate.access import roles
+from estate.access.models import AccessScope, ApiToken
 from estate.core.findings import finding_counts
 from estate.inventory.demo import load_demo_estate
 from estate.patching.demo import load_demo_patching
 from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
+from tests.conftest import user_with_role
+from tests.factories import TeamFactory
 from tests.patching.conftest import NOW, make_freeze, make_window
 
 TOMORROW = NOW + timedelta(days=1)
@@ -170,3 +173,14 @@ def test_demo_plans_windows_a_freeze_and_one_conflict(db):
 def test_a_malformed_occurrence_key_is_a_404_page_not_a_500(admin_client, key):
     assert admin_client.get(f"/patching/occurrences/{key}/").status_code == 404
     assert admin_client.post(f"/patching/occurrences/{key}/start/").status_code == 404
+
+
+def test_a_window_over_another_teams_database_is_refused_beside_the_components(now, client, db1):
+    own_team = TeamFactory(slug="own")
+    operator = user_with_role("op-own", roles.OPERATOR)
+    AccessScope.objects.create(user=operator).teams.add(own_team)
+    client.force_login(operator)
+    refused = client.post("/patching/windows/new/", _form(db1))  # db1 belongs to another team
+    assert refused.status_code == 403
+    assert "limited to some teams and systems" in " ".join(refused.context["form"].errors["components"])
+    assert not PatchWindow.objects.exists()
