@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status, viewsets
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework import status
 from rest_framework.response import Response
 
 from estate.core.api import payload_too_large
-from estate.core.services import assign, validated_delete, validated_save
+from estate.core.services import assign, validated_save
+from estate.core.viewsets import ServiceModelViewSet
 from estate.inventory import selectors, services
 from estate.inventory.api import serializers
 from estate.inventory.filters import (
@@ -25,27 +25,6 @@ from estate.inventory.models import (
     Tag,
     Team,
 )
-
-
-class ModelPermissions(DjangoModelPermissions):
-    """Reading needs a login; writing needs the model's add/change/delete permission."""
-
-
-class ServiceModelViewSet(viewsets.ModelViewSet):
-    """Writes go through validated_save so the model's rules decide, as in the UI."""
-
-    permission_classes = [ModelPermissions]
-
-    def perform_create(self, serializer):
-        obj = serializer.Meta.model()
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_update(self, serializer):
-        obj = serializer.instance
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_destroy(self, instance):
-        validated_delete(instance)
 
 
 class TeamViewSet(ServiceModelViewSet):

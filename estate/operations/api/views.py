@@ -6,7 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
-from estate.core.services import assign, validated_delete, validated_save
+from estate.core.viewsets import ServiceModelViewSet
 from estate.operations import policies, selectors, services
 from estate.operations.api import serializers
 from estate.operations.filters import OperationFilterSet
@@ -56,22 +56,7 @@ class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(serializers.OperationSerializer(operation).data, status=status.HTTP_202_ACCEPTED)
 
 
-class ValidatedModelViewSet(viewsets.ModelViewSet):
-    permission_classes = [DjangoModelPermissions]
-
-    def perform_create(self, serializer):
-        obj = serializer.Meta.model()
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_update(self, serializer):
-        obj = serializer.instance
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_destroy(self, instance):
-        validated_delete(instance)
-
-
-class ProviderConfigViewSet(ValidatedModelViewSet):
+class ProviderConfigViewSet(ServiceModelViewSet):
     """How Estate reaches each component's provider; secrets stay in the environment."""
 
     queryset = ProviderConfig.objects.select_related("component").order_by("pk")
@@ -79,7 +64,7 @@ class ProviderConfigViewSet(ValidatedModelViewSet):
     filterset_fields = ["component", "simulated"]
 
 
-class RemediationPolicyViewSet(ValidatedModelViewSet):
+class RemediationPolicyViewSet(ServiceModelViewSet):
     """Per-component policies; every switch is off until set."""
 
     queryset = RemediationPolicy.objects.select_related("component").order_by("pk")

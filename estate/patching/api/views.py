@@ -12,8 +12,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
-from estate.core.services import assign, validated_delete, validated_save
-from estate.inventory.api.views import ModelPermissions
+from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.patching import ical, selectors, services
 from estate.patching.api import serializers
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
@@ -199,21 +198,9 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
         return self._act(request, id, lambda o: services.occurrence_tick(occurrence=o, steps_done=steps))
 
 
-class ChangeFreezeViewSet(viewsets.ModelViewSet):
+class ChangeFreezeViewSet(ServiceModelViewSet):
     queryset = ChangeFreeze.objects.select_related("environment", "system")
     serializer_class = serializers.ChangeFreezeSerializer
-    permission_classes = [ModelPermissions]
-
-    def perform_create(self, serializer):
-        obj = ChangeFreeze()
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_update(self, serializer):
-        obj = serializer.instance
-        serializer.instance = validated_save(obj, m2m=assign(obj, serializer.validated_data))
-
-    def perform_destroy(self, instance):
-        validated_delete(instance)
 
     @extend_schema(request={"multipart/form-data": serializers.FreezeImportSerializer}, responses=dict)
     @action(detail=False, methods=["post"], url_path="import", parser_classes=[MultiPartParser])

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from estate.access.authentication import ApiTokenAuthentication, SessionAuthentication
 from estate.core.api import payload_too_large
 from estate.core.errors import ApplicationError
-from estate.inventory.api.views import ModelPermissions, ServiceModelViewSet
+from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.inventory.models import Component
 from estate.telemetry import metrics
 from estate.telemetry.api import schema, serializers
