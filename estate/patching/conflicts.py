@@ -89,6 +89,7 @@ def find_conflicts(draft: Draft) -> list[Conflict]:
         return []
     tz = ZoneInfo(draft.time_zone)
     found: dict[tuple, Conflict] = {}
+    _cluster_together(bastions, intervals[0][0], found)
     _window_conflicts(draft, bastions, intervals, tz, found)
     _freeze_conflicts(bastions, intervals, tz, found)
     return sorted(found.values(), key=lambda c: (c.severity != ERROR, c.at))
@@ -104,6 +105,22 @@ def _record(found: dict, key: tuple, conflict: Conflict) -> None:
         found[key].count += 1
     else:
         found[key] = conflict
+
+
+def _cluster_together(bastions: list[Component], first: datetime, found: dict) -> None:
+    """Two members of one cluster in this very window: every occurrence would take both down."""
+    members: dict[int, list[str]] = {}
+    for c in bastions:
+        if c.cluster_id:
+            members.setdefault(c.cluster_id, []).append(c.name)
+    for cluster_id, names in members.items():
+        if len(names) > 1:
+            message = (
+                f"{', '.join(sorted(names))} are members of one cluster: this window would patch them together. "
+                "Never patch primary and replica together; give each its own window."
+            )
+            conflict = Conflict(rule=ConflictRule.SAME_CLUSTER, severity=ERROR, message=message, at=first)
+            _record(found, (ConflictRule.SAME_CLUSTER, "this window", cluster_id), conflict)
 
 
 def _window_conflicts(draft: Draft, bastions: list[Component], intervals, tz, found: dict) -> None:

@@ -151,3 +151,12 @@ def test_a_window_far_in_the_future_is_checked_around_its_own_start(now, db1, se
     make_window([db1], TOMORROW, rrule="FREQ=WEEKLY", title="Weekly")
     with pytest.raises(ApplicationError, match="“Weekly”"):
         make_window([db1], TOMORROW + timedelta(days=70))
+
+
+def test_one_window_over_two_members_of_a_cluster_is_refused(now, cluster_pair):
+    primary, replica = cluster_pair
+    with pytest.raises(ApplicationError) as refused:
+        make_window([primary, replica], TOMORROW)
+    assert refused.value.status == 409
+    assert "members of one cluster" in str(refused.value.errors)
+    assert not PatchWindow.objects.exists()
