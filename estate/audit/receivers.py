@@ -10,7 +10,7 @@ from django.dispatch import receiver
 
 from estate.audit.choices import PAIRED_ACTIONS, AuditAction
 from estate.audit.context import actor_of, current_actor
-from estate.audit.services import audit_record
+from estate.audit.services import audit_record, diff
 from estate.core.signals import estate_written
 
 MODELS_NOT_AUDITED = {"audit.auditevent"}
@@ -20,10 +20,7 @@ MODELS_NOT_AUDITED = {"audit.auditevent"}
 def record_write(sender, instance, action, before, after, message="", **kwargs) -> None:
     if instance._meta.label_lower in MODELS_NOT_AUDITED:
         return
-    if action in PAIRED_ACTIONS:
-        changes = {name: [before.get(name), value] for name, value in after.items()}
-    else:
-        changes = after or before
+    changes = diff(before, after) if action in PAIRED_ACTIONS else after or before
     audit_record(action=action, obj=instance, changes=changes, message=message)
 
 

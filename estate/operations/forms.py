@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from estate.inventory.choices import LIVE_INSTANCE_STATES
 from estate.operations.choices import OperationKind
 
 
@@ -22,7 +23,7 @@ class OperationForm(forms.Form):
     def __init__(self, *args, component=None, **kwargs):
         super().__init__(*args, **kwargs)
         if component is not None:
-            live = component.instances.filter(state__in=("pending", "running"))
+            live = component.instances.filter(state__in=LIVE_INSTANCE_STATES)
             self.fields["instance_ids"].choices = [(i.pk, i.external_id) for i in live]
 
     def clean_checkpoints(self) -> list[int]:

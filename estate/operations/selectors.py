@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 
 from estate.access import scope
-from estate.inventory.choices import Mode
+from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.operations.choices import ACTIVE_STATES
 from estate.operations.models import Operation, OperationStep, RemediationPolicy
 from estate.operations.providers import is_simulated
@@ -30,5 +30,5 @@ def component_panel(request, component) -> dict:
         "policy": RemediationPolicy.objects.filter(component=component).first(),
         "can_start": request.user.has_perm("operations.add_operation") and scope.allows(request.user, component),
         "simulated": is_simulated(component),
-        "live_instances": component.instances.filter(state__in=("pending", "running")).order_by("external_id")[:200],
+        "live_instances": component.instances.filter(state__in=LIVE_INSTANCE_STATES).order_by("external_id")[:200],
     }

@@ -17,7 +17,7 @@ from estate.core.errors import ApplicationError
 from estate.core.services import guard_write, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Image
-from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
+from estate.operations.choices import OperationKind, OperationState, StepLevel
 from estate.operations.engine import log_step
 from estate.operations.models import Operation
 from estate.operations.providers import can_drive, supports
@@ -124,8 +124,6 @@ def operation_start(
         label = OperationKind(kind).label.lower()
         raise _refuse(f"The {component.get_provider_display()} provider cannot {label}; roll the component.", "kind")
     params = _clean_params(kind, component, params or {})
-    if Operation.objects.filter(component=component, state__in=ACTIVE_STATES).exists():
-        raise _refuse(f"{component.name} already has an operation in progress.", status=409)
     operation = Operation(
         kind=kind,
         component=component,

@@ -22,7 +22,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import REGISTRY, Collector
 
-from estate.inventory.choices import Health
+from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
 from estate.inventory.models import Component, Instance
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class EstateCollector(Collector):
             components.add_metric([state], counts.get(state, 0))
         yield components
         instances = GaugeMetricFamily("estate_instances_tainted_live", "Live instances marked tainted.")
-        instances.add_metric([], Instance.objects.filter(tainted=True, state__in=["pending", "running"]).count())
+        instances.add_metric([], Instance.objects.filter(tainted=True, state__in=LIVE_INSTANCE_STATES).count())
         yield instances
         depth = queue_depth()
         if depth is not None:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from estate.telemetry.db import BucketIndex
 from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample
 
-BUCKET = 300
+BUCKET = 300  # seconds per rollup; charts read rollups in the same buckets
 # One run rolls up at most this much time, so a backlog is worked off in short steps.
 MAX_SPAN = timedelta(hours=6)
 

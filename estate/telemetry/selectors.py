@@ -12,8 +12,8 @@ from estate.telemetry.choices import HeartbeatState
 from estate.telemetry.db import BucketIndex
 from estate.telemetry.health import rules_for
 from estate.telemetry.models import ComponentTelemetry, HealthChange, MetricRule, Rollup, Sample
+from estate.telemetry.retention import BUCKET
 
-BUCKET = 300
 HEALTH_ORDER = [Health.DOWN, Health.DEGRADED, Health.UNKNOWN, Health.MAINTENANCE, Health.HEALTHY]
 
 
