@@ -14,7 +14,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo(client):
     call_command("load_demo", stdout=open("/dev/null", "w"))  # noqa: SIM115
-    client.login(username="demo", password="estate-demo")
+    assert client.login(username="demo", password="estate-demo")
+    assert Component.objects.exists()
     return client
 
 

@@ -6,6 +6,7 @@ each server below listens on a free loopback port and lives in a temporary direc
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
 import signal
@@ -21,7 +22,10 @@ import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PG_BIN = Path(os.environ.get("ESTATE_FAULTS_PG_BIN", "/usr/lib/postgresql/15/bin"))
+# Debian's binaries of whichever PostgreSQL major is installed (.ci/run installs Debian's default).
+PG_BIN = Path(
+    os.environ.get("ESTATE_FAULTS_PG_BIN") or max(glob.glob("/usr/lib/postgresql/*/bin"), default="/nonexistent")
+)
 REDIS_SERVER = shutil.which("redis-server")
 AS_ROOT = os.geteuid() == 0
 

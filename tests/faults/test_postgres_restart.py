@@ -117,7 +117,7 @@ def test_postgres_restart_during_ingest_is_retryable_and_stores_each_sample_once
         thread.join(timeout=60)
     assert not client.bad, f"{client.bad}\n{server.log.read_text()[-3000:]}"
     assert not thread.is_alive()
-    assert client.answers[503] or client.answers["ConnectionError"], f"the restart was not seen: {client.answers}"
+    assert client.answers[503] >= 1, f"no retryable 503 while the database was down: {client.answers}"
     with throwaway_postgres.connect(fresh_database) as conn:
         samples, distinct = conn.execute(
             "SELECT count(*), count(DISTINCT (component_id, instance_id, value, ts)) FROM telemetry_sample"

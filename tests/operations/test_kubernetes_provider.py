@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import json
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from django.utils import timezone
 
 from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState
-from estate.operations.models import ProviderConfig
+from estate.operations.models import Operation, ProviderConfig
+from estate.operations.providers.kubernetes import KubernetesProvider
 from tests.operations.conftest import make_component
 
 pytestmark = pytest.mark.django_db
@@ -130,10 +133,22 @@ def test_roll_patches_the_pod_template_and_follows_the_rollout(stub, monkeypatch
 def test_a_resumed_roll_does_not_patch_again(stub, monkeypatch):
     component = k8s_component(stub, monkeypatch)
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
+    real_status = KubernetesProvider.rollout_status
+
+    def die_while_following(self):
+        raise KeyboardInterrupt("worker killed")  # after the patch was sent; not an Exception, nothing records it
+
+    monkeypatch.setattr(KubernetesProvider, "rollout_status", die_while_following)
+    with pytest.raises(KeyboardInterrupt):
+        engine.execute(op.pk)
+    assert len(stub.patches) == 1
+    # Another worker takes the operation over once the dead one's lease has run out.
+    Operation.objects.filter(pk=op.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    monkeypatch.setattr(KubernetesProvider, "rollout_status", real_status)
     engine.execute(op.pk)
     op.refresh_from_db()
-    token = engine.claim(op.pk)
-    assert token is None and len(stub.patches) == 1
+    assert op.state == OperationState.SUCCEEDED, op.error
+    assert len(stub.patches) == 1  # followed the rollout it had started; did not start another
 
 
 def test_rollout_that_never_finishes_fails_at_the_timeout(stub, monkeypatch):

@@ -86,13 +86,15 @@ def ci(live_server, settings, monkeypatch):
 
 @pytest.fixture
 def telemetry(monkeypatch):
-    """Stands in for telemetry: by the time the gate looks, the new instances report healthy."""
+    """Stands in for the agents: by the time the gate looks, the new instances' telemetry says healthy
+    (health only, as telemetry writes it); the provider's own refresh then runs."""
     from estate.operations.providers.webhook import WebhookProvider
 
+    real_refresh = WebhookProvider.refresh
+
     def report(self, operation, instances):
-        Instance.objects.filter(pk__in=[i.pk for i in instances]).update(
-            state=InstanceState.RUNNING, health=Health.HEALTHY
-        )
+        Instance.objects.filter(pk__in=[i.pk for i in instances]).update(health=Health.HEALTHY)
+        real_refresh(self, operation, instances)
 
     monkeypatch.setattr(WebhookProvider, "refresh", report)
 

@@ -61,7 +61,8 @@ def test_the_panel_refreshes_alone(client, viewer, component):
 def test_the_panel_costs_a_fixed_number_of_queries(client, viewer, component, django_assert_max_num_queries):
     client.force_login(viewer)
     with django_assert_max_num_queries(14):
-        client.get(f"/components/{component.pk}/health/")
+        response = client.get(f"/components/{component.pk}/health/")
+    assert response.status_code == 200 and 'data-testid="health-state"' in response.content.decode()
 
 
 def test_readiness_is_shown_for_immutable_components(client, viewer, component):

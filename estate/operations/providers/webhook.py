@@ -114,7 +114,11 @@ class WebhookProvider(OperationProvider):
         return instance
 
     def refresh(self, operation, instances: Sequence) -> None:
-        """Health comes from telemetry; the callbacks only say that an instance exists."""
+        """Health comes from telemetry; the callbacks only say that an instance exists. So telemetry is
+        also what says a new one has booted: a pending instance that reports healthy is running."""
+        Instance.objects.filter(
+            pk__in=[i.pk for i in instances], state=InstanceState.PENDING, health=Health.HEALTHY
+        ).update(state=InstanceState.RUNNING)
 
     def terminate(self, operation, instances: Sequence) -> None:
         ids = sorted(i.external_id for i in instances)
