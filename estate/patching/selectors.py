@@ -142,6 +142,14 @@ def occurrence_find(window: PatchWindow, original_start: datetime) -> Occurrence
     )
 
 
+def occurrence_row(window: PatchWindow, original_start: datetime) -> Occurrence | None:
+    """The stored row of that occurrence, else an unsaved one as the series plans it: reading writes nothing."""
+    view = occurrence_find(window, original_start)
+    if view is None:
+        return None
+    return view.row or Occurrence(window=window, original_start=original_start, start=view.start, end=view.end)
+
+
 def blast_radius(component_ids) -> QuerySet:
     """The immutable components that depend on any of these bastions."""
     return (

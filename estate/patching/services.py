@@ -189,15 +189,13 @@ def window_delete(*, window: PatchWindow) -> None:
 
 def occurrence_materialise(window: PatchWindow, original_start: datetime) -> Occurrence:
     """The stored row of an occurrence of the series, created the first time something happens to it."""
-    view = selectors.occurrence_find(window, original_start)
-    if view is None:
+    row = selectors.occurrence_row(window, original_start)
+    if row is None:
         raise ApplicationError("The window has no occurrence starting at that time.", status=404)
-    if view.row:
-        return view.row
+    if row.pk:
+        return row
     row, _ = Occurrence.objects.get_or_create(
-        window=window,
-        original_start=original_start,
-        defaults={"start": view.start, "end": view.end},
+        window=window, original_start=original_start, defaults={"start": row.start, "end": row.end}
     )
     return row
 

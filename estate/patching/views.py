@@ -103,7 +103,7 @@ def calendar_events(request):
 
 
 def _occurrence_context(key: str, error: str = "") -> dict:
-    row = occurrence_by_key(key)
+    row = occurrence_by_key(key, store=False)
     window = row.window
     components = list(window.components.select_related("environment", "cluster"))
     return {

@@ -175,3 +175,12 @@ def test_api_an_epoch_past_what_a_datetime_holds_is_404(api, weekly):
     response = api.post(f"/api/v1/occurrences/{weekly.pk}-8910673300301492356912/skip/", {}, format="json")
     assert response.status_code == 404
     assert set(response.json()) == {"detail", "errors"}
+
+
+def test_looking_at_an_occurrence_stores_nothing(now, admin_client, api, db1):
+    window = make_window([db1], NOW + timedelta(days=1), rrule="FREQ=WEEKLY")
+    key = f"{window.pk}-{int(window.start.timestamp())}"
+    assert admin_client.get(f"/patching/occurrences/{key}/").status_code == 200
+    assert api.get(f"/api/v1/occurrences/{key}/").json()["status"] == "planned"
+    assert not Occurrence.objects.exists()  # a calendar feed's ETag does not move because someone looked
+    assert api.get(f"/api/v1/occurrences/{window.pk}-{int(window.start.timestamp()) + 60}/").status_code == 404

@@ -48,8 +48,9 @@ def query_range(params) -> tuple[datetime, datetime]:
     return bounds[0], bounds[1]
 
 
-def occurrence_by_key(key: str) -> Occurrence:
-    """The stored row of the occurrence `<window id>-<epoch of its original start>`, created on first use."""
+def occurrence_by_key(key: str, *, store: bool = True) -> Occurrence:
+    """The occurrence `<window id>-<epoch of its original start>`: its stored row, created on first use by
+    an action (store); a read gets an unsaved one instead, so looking at an occurrence changes nothing."""
     window_id, _, epoch = key.partition("-")
     if not (window_id.isdigit() and epoch.isdigit()):
         # Http404, not DRF's NotFound: the browser views share this lookup.
@@ -60,7 +61,12 @@ def occurrence_by_key(key: str) -> Occurrence:
         # Digits, but past what a datetime holds: no window ever started then.
         raise Http404("No occurrence starts at that epoch.") from None
     window = get_object_or_404(PatchWindow, pk=int(window_id))
-    return services.occurrence_materialise(window, original_start)
+    if store:
+        return services.occurrence_materialise(window, original_start)
+    row = selectors.occurrence_row(window, original_start)
+    if row is None:
+        raise Http404("The window has no occurrence starting at that time.")
+    return row
 
 
 class PatchWindowViewSet(viewsets.ModelViewSet):
@@ -136,7 +142,7 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
         return Response(self.get_serializer(selectors.occurrences_between(windows, start, end), many=True).data)
 
     def retrieve(self, request, id=None):
-        return Response(self._data(occurrence_by_key(id)))
+        return Response(self._data(occurrence_by_key(id, store=False)))
 
     def _data(self, row: Occurrence) -> dict:
         view = selectors.occurrence_find(row.window, row.original_start)
