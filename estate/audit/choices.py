@@ -20,6 +20,10 @@ class AuditAction(models.TextChoices):
     OCCURRENCE_SKIPPED = "occurrence_skipped", "Occurrence skipped"
     OCCURRENCE_CANCELLED = "occurrence_cancelled", "Occurrence cancelled"
     OCCURRENCE_MOVED = "occurrence_moved", "Occurrence moved"
+    ACCESS_DENIED = "access_denied", "Access denied"
+    ROLE_CHANGED = "role_changed", "Role or scope changed"
+    INSTANCE_TAINTED = "instance_tainted", "Instance tainted"
+    CHANGE_FORCED = "change_forced", "Change forced"
 
 
 # Badge colours (Tabler names), in the spirit of core's STATUS_COLOURS: green adds, red removes or
@@ -41,6 +45,10 @@ ACTION_COLOURS = {
     AuditAction.OCCURRENCE_SKIPPED: "secondary",
     AuditAction.OCCURRENCE_CANCELLED: "red",
     AuditAction.OCCURRENCE_MOVED: "purple",
+    AuditAction.ACCESS_DENIED: "orange",
+    AuditAction.ROLE_CHANGED: "yellow",
+    AuditAction.INSTANCE_TAINTED: "red",
+    AuditAction.CHANGE_FORCED: "yellow",
 }
 
 
@@ -55,4 +63,5 @@ PAIRED_ACTIONS = {
     AuditAction.OCCURRENCE_SKIPPED,
     AuditAction.OCCURRENCE_CANCELLED,
     AuditAction.OCCURRENCE_MOVED,
+    AuditAction.ROLE_CHANGED,
 }

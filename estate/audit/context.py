@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 from estate.core.context import current_request
 from estate.core.net import client_ip
 
 SYSTEM = "system"
+WORKER = "worker"
 
 
 @dataclass(frozen=True)
@@ -19,12 +23,31 @@ class Actor:
     via: str
 
 
+_acting_as: ContextVar[Actor | None] = ContextVar("estate_acting_as", default=None)
+
+
+@contextmanager
+def acting_as(name: str, *, via: str = WORKER, on_behalf_of: int | None = None) -> Iterator[Actor]:
+    """Record the writes made inside as done by `name` (a worker, "policy:cart-api",
+    "discovery:aws-prod"), optionally for the person (user id) who asked for the work."""
+    actor = Actor(on_behalf_of, name[:150], None, via[:120])
+    token = _acting_as.set(actor)
+    try:
+        yield actor
+    finally:
+        _acting_as.reset(token)
+
+
 def current_actor() -> Actor:
-    """The request's user, resolved now (DRF sets a token's user on the Django request once it
-    has authenticated); "system" via "worker" when no request is being served (Celery, beat)."""
+    """Who acts now: an explicit acting_as() first, else the request's user, resolved now (DRF
+    sets a token's user on the Django request once it has authenticated); "system" via "worker"
+    when no request is being served (Celery, beat)."""
+    explicit = _acting_as.get()
+    if explicit is not None:
+        return explicit
     request = current_request()
     if request is None:
-        return Actor(None, SYSTEM, None, "worker")
+        return Actor(None, SYSTEM, None, WORKER)
     return actor_of(request)
 
 
