@@ -22,6 +22,18 @@ def register_write_guard(guard: WriteGuard) -> None:
         _write_guards.append(guard)
 
 
+# Checks a delete must pass, asked inside its transaction: another app refuses the delete of
+# something its own rows rest on (an active operation, a person's access scope) with an
+# ApplicationError(status=409) that names them. Lower apps never import the higher ones that care.
+DeleteGuard = Callable[[models.Model], None]
+_delete_guards: list[DeleteGuard] = []
+
+
+def register_delete_guard(guard: DeleteGuard) -> None:
+    if guard not in _delete_guards:
+        _delete_guards.append(guard)
+
+
 def guard_write(obj: models.Model, m2m: dict[str, Any] | None = None) -> None:
     """Run every write guard; services that write without validated_save call this themselves."""
     for guard in _write_guards:
@@ -71,6 +83,8 @@ def validated_delete(obj: models.Model, *, message: str = "") -> None:
     """Delete and drop the cached estate-wide figures; protected references raise ProtectedError (a 409)."""
     guard_write(obj)
     with transaction.atomic():
+        for guard in _delete_guards:
+            guard(obj)
         # Announced first, while the instance still has its pk; a refused delete rolls it back.
         estate_written.send(
             sender=type(obj), instance=obj, action="delete", before=field_values(obj), after={}, message=message
