@@ -406,6 +406,14 @@ OPERATIONS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_TIMEOUT_S
 OPERATIONS_WEBHOOK_RETRIES = env_int("OPERATIONS_WEBHOOK_RETRIES", 3)
 OPERATIONS_WEBHOOK_BACKOFF_SECONDS = float(env_str("OPERATIONS_WEBHOOK_BACKOFF_SECONDS", "1"))
 OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
+# Outbound calls to typed-in addresses (estate.core.outbound): loopback, link-local, metadata,
+# multicast and reserved addresses are refused unless listed here (comma-separated networks,
+# e.g. "127.0.0.1/32,fe80::/10"); private ranges are allowed already. Empty: nothing extra.
+OUTBOUND_ALLOWED_NETWORKS = env_str("OUTBOUND_ALLOWED_NETWORKS", "")
+# Which components' provider configs may name which secret variable (estate.operations.providers
+# .signing): "ESTATE_WEB_K8S_TOKEN=team:web,ESTATE_PAY_HOOK=team:payments system:checkout,
+# ESTATE_SHARED_HOOK=*". A variable not listed here is refused to every provider config.
+PROVIDER_SECRET_SCOPES = env_str("PROVIDER_SECRET_SCOPES", "")
 SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "OperationStateEnum": "estate.operations.choices.OperationState",
