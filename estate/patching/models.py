@@ -263,8 +263,8 @@ class FeedToken(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def scope_targets(self, m2m=None) -> list:
-        return []  # personal
+    def scope_owner_id(self) -> int:
+        return self.user_id  # personal: decided by ownership (estate.access.scope)
 
 
 class WindowDeletion(models.Model):
