@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import re
+
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from estate.core import outbound
 from estate.core.models import TimeStampedModel
 from estate.inventory.models import Component, Image, Instance
 from estate.operations.choices import (
@@ -210,6 +214,44 @@ class ProviderConfig(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"Provider config of {self.component}"
+
+    def clean(self) -> None:
+        """Addresses Estate would call and the secret it would send are checked before they are stored
+        (and again at every call: the address may resolve elsewhere by then, the binding may be gone)."""
+        errors: dict[str, list[str]] = {}
+        if not isinstance(self.settings, dict):
+            errors["settings"] = ['An object of settings, e.g. {"url": "https://ci.example.com/hook"}.']
+        else:
+            errors |= provider_settings_errors(self.settings)
+        if self.secret_env and self.component_id and SECRET_ENV.match(self.secret_env):
+            from estate.operations.providers.signing import secret_refusal
+
+            refusal = secret_refusal(self.secret_env, self.component)
+            if refusal:
+                errors["secret_env"] = [refusal]
+        if errors:
+            raise ValidationError(errors)
+
+
+SECRET_ENV = re.compile(r"^ESTATE_[A-Z0-9_]+$")
+# Settings that name an address Estate calls: checked against estate.core.outbound's allowlist.
+ADDRESS_KEYS = re.compile(r"^(url|host|endpoint|.+_url|.+_endpoint)$")
+AWS_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+
+
+def provider_settings_errors(values: dict) -> dict[str, list[str]]:
+    """{"settings.<key>": [reason]} for every address a provider would call that it may not,
+    and for an aws region that is not one (boto3 builds its endpoint's host name from it)."""
+    errors = {}
+    for key, value in values.items():
+        if ADDRESS_KEYS.match(str(key)):
+            reason = outbound.url_refusal(value)
+            if reason:
+                errors[f"settings.{key}"] = [reason]
+    region = values.get("region")
+    if region and not (isinstance(region, str) and AWS_REGION.match(region)):
+        errors["settings.region"] = [f"{region!r} is not an AWS region name, e.g. eu-west-1."]
+    return errors
 
 
 class WebhookCall(models.Model):

@@ -133,8 +133,9 @@ def test_unknown_kind_is_a_field_error(api, component):
     assert response.status_code == 400 and "kind" in response.json()["errors"]
 
 
-def test_provider_config_shows_the_secrets_name_never_its_value(api, component, monkeypatch):
+def test_provider_config_shows_the_secrets_name_never_its_value(api, component, monkeypatch, settings):
     monkeypatch.setenv("ESTATE_CI_SECRET", "do-not-show-me")
+    settings.PROVIDER_SECRET_SCOPES = f"ESTATE_CI_SECRET=team:{component.team.slug}"
     response = api.post(
         "/api/v1/provider-configs/",
         {"component": component.pk, "settings": {"url": "https://ci.example/hook"}, "secret_env": "ESTATE_CI_SECRET"},

@@ -100,6 +100,13 @@ def stub():
 
 
 @pytest.fixture(autouse=True)
+def loopback_api(settings):
+    """The API stub listens on loopback, which Estate calls only when allowed; its token is estate-wide."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
+    settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_K8S_TOKEN=*"
+
+
+@pytest.fixture(autouse=True)
 def no_dispatch(monkeypatch):
     monkeypatch.setattr(services, "dispatch", lambda op_id: None)
 

@@ -70,6 +70,13 @@ class FakeCI:
         requests.post(data["callback_url"], data=body, headers={HEADER: sign(SECRET, body)}, timeout=5)
 
 
+@pytest.fixture(autouse=True)
+def loopback_ci(settings):
+    """The fake CI/CD listens on loopback, which Estate calls only when allowed; its secret is estate-wide."""
+    settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
+    settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_WEBHOOK_SECRET=*"
+
+
 @pytest.fixture
 def ci(live_server, settings, monkeypatch):
     url = live_server.url.replace("localhost", "127.0.0.1")

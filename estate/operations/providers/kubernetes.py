@@ -1,7 +1,8 @@
 """The kubernetes provider: a roll is a patch of the Deployment's pod template; Kubernetes replaces the pods.
 
 Connection settings come from the provider config (host, namespace, deployment, container) and the
-bearer token from the environment variable it names; nothing secret is stored.
+bearer token from the environment variable it names; nothing secret is stored. The host is checked
+and pinned by estate.core.outbound when the provider is made (once per run of an operation).
 """
 
 from __future__ import annotations
@@ -10,11 +11,35 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
+from estate.core import outbound
 from estate.operations.choices import OperationKind
 from estate.operations.providers.base import OperationProvider, ProviderError
-from estate.operations.providers.signing import secret_from_env
+from estate.operations.providers.signing import provider_secret
 
 ANNOTATION = "estate.operations/operation"
+
+
+def _checked(host: str) -> outbound.Target:
+    """The API server's address checked and resolved now, once, for the whole operation."""
+    try:
+        return outbound.check_url(host)
+    except outbound.OutboundRefused as exc:
+        raise ProviderError(f"settings.host: {exc}") from exc
+    except outbound.OutboundUnresolved as exc:
+        raise ProviderError(f"Kubernetes: {exc}") from exc
+
+
+def _pinned_configuration(target: outbound.Target) -> client.Configuration:
+    """The client connects to the pinned address; TLS (SNI, certificate) and Host keep the name.
+    No proxy (it would resolve the name again) and no redirects (the next hop is unchecked)."""
+    configuration = client.Configuration()
+    configuration.host = target.pinned_url().rstrip("/")
+    if target.scheme == "https" and not target.host_is_address:
+        configuration.tls_server_name = target.host
+        configuration.assert_hostname = target.host
+    configuration.proxy = None
+    configuration.retries = outbound.retry(total=2, backoff_seconds=0.5, statuses=())
+    return configuration
 
 
 class KubernetesProvider(OperationProvider):
@@ -29,14 +54,15 @@ class KubernetesProvider(OperationProvider):
             raise ProviderError(f"The kubernetes provider needs {', '.join(missing)} in its config.")
         self.namespace, self.deployment = settings["namespace"], settings["deployment"]
         self.container = settings["container"]
-        configuration = client.Configuration()
-        configuration.host = settings["host"]
+        target = _checked(settings["host"])
+        configuration = _pinned_configuration(target)
         configuration.verify_ssl = settings.get("verify_ssl", True)
-        token = secret_from_env(config)
+        token = provider_secret(config, required=False)
         if token:
             configuration.api_key = {"authorization": token}
             configuration.api_key_prefix = {"authorization": "Bearer"}
-        self.apps = client.AppsV1Api(client.ApiClient(configuration))
+        api = client.ApiClient(configuration, header_name="Host", header_value=target.host_header)
+        self.apps = client.AppsV1Api(api)
 
     def _k8s(self, call, *args, **kwargs):
         try:

@@ -12,10 +12,11 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from estate.core import outbound
 from estate.inventory.choices import Health, InstanceState
 from estate.inventory.models import Instance
 from estate.operations.providers.base import OperationProvider, ProviderError
-from estate.operations.providers.signing import HEADER, secret_from_env, sign
+from estate.operations.providers.signing import HEADER, provider_secret, secret_from_env, sign
 
 logger = logging.getLogger(__name__)
 
@@ -26,9 +27,9 @@ class WebhookProvider(OperationProvider):
     def __init__(self, *, config=None):
         self.config = config
         self.url = (config.settings.get("url") if config else "") or ""
-        self.secret = secret_from_env(config)
-        if not self.url or not self.secret:
+        if not self.url:
             raise ProviderError("The webhook provider needs a url in its config and a secret in its secret_env.")
+        self.secret = provider_secret(config, required=True)
 
     # --- the protocol ------------------------------------------------------------------------
     def call(self, operation, action: str, key: str, payload: dict) -> dict:
@@ -54,28 +55,38 @@ class WebhookProvider(OperationProvider):
         return self.wait(call.pk, request_id)
 
     def post(self, body: dict) -> None:
-        """POST the signed body; retry connection errors, 5xx and 429 with exponential backoff."""
+        """POST the signed body to the checked, pinned address; urllib3 retries connection errors, 5xx
+        and 429 with exponential backoff (a repeat is harmless: the CI/CD knows the request_id)."""
         data = json.dumps(body, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", HEADER: sign(self.secret, data)}
-        delay = settings.OPERATIONS_WEBHOOK_BACKOFF_SECONDS
         attempts = settings.OPERATIONS_WEBHOOK_RETRIES + 1
-        for attempt in range(1, attempts + 1):
-            try:
-                reply = requests.post(
-                    self.url, data=data, headers=headers, timeout=settings.OPERATIONS_WEBHOOK_TIMEOUT_SECONDS
-                )
-            except requests.RequestException as exc:
-                logger.warning("webhook %s: %s (attempt %s)", body["request_id"], exc, attempt)
-            else:
-                if reply.ok:
-                    return
-                if 400 <= reply.status_code < 500 and reply.status_code != 429:
-                    raise ProviderError(f"The CI/CD refused {body['action']}: HTTP {reply.status_code}.")
-                logger.warning("webhook %s: HTTP %s (attempt %s)", body["request_id"], reply.status_code, attempt)
-            if attempt < attempts:
-                time.sleep(delay)
-                delay *= 2
-        raise ProviderError(f"The CI/CD did not accept {body['action']} after {attempts} attempts.")
+        retries = outbound.retry(
+            total=settings.OPERATIONS_WEBHOOK_RETRIES, backoff_seconds=settings.OPERATIONS_WEBHOOK_BACKOFF_SECONDS
+        )
+        try:
+            reply = outbound.request(
+                "POST", self.url, data=data, headers=headers, retries=retries,
+                timeout=settings.OPERATIONS_WEBHOOK_TIMEOUT_SECONDS,
+            )  # fmt: skip
+        except outbound.OutboundRefused as exc:
+            raise ProviderError(f"settings.url: {exc}") from exc
+        except (outbound.OutboundUnresolved, requests.RequestException) as exc:
+            logger.warning("webhook %s: %s", body["request_id"], exc)
+            raise ProviderError(f"The CI/CD did not accept {body['action']} after {attempts} attempts.") from exc
+        self._judge(reply, body, attempts)
+
+    @staticmethod
+    def _judge(reply, body: dict, attempts: int) -> None:
+        if 200 <= reply.status_code < 300:
+            return
+        if 300 <= reply.status_code < 400:
+            # Not followed: the next hop would be an address nobody checked.
+            raise ProviderError(f"The CI/CD answered {body['action']} with a redirect (HTTP {reply.status_code}).")
+        if reply.status_code < 500 and reply.status_code != 429:
+            raise ProviderError(f"The CI/CD refused {body['action']}: HTTP {reply.status_code}.")
+        raise ProviderError(
+            f"The CI/CD did not accept {body['action']} after {attempts} attempts: HTTP {reply.status_code}."
+        )
 
     def wait(self, call_id: int, request_id: str) -> dict:
         from estate.operations.models import WebhookCall
