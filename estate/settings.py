@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "estate.audit",
     "estate.inventory",
     "estate.telemetry",
+    "estate.outbox",
     "estate.patching",
     "estate.operations",
     "estate.dashboard",
@@ -91,6 +92,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "estate.core.context.RequestContextMiddleware",
+    "estate.audit.middleware.AccessDeniedAuditMiddleware",  # every 403 is in the audit trail
     "estate.access.middleware.RoleRequiredMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -150,6 +152,8 @@ ESTATE_FIGURES_CACHE_SECONDS = env_int("ESTATE_FIGURES_CACHE_SECONDS", 30)
 CELERY_FILESYSTEM_DIR = VAR_DIR / "celery"
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
+    # kombu's Redis transport, except that a lost connection no longer kills the worker (estate/celery.py).
+    CELERY_BROKER_TRANSPORT = "estate.celery:RedisTransport"
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     CELERY_BROKER_URL = "filesystem://"
@@ -167,6 +171,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A worker waits out a broker outage of any length (Celery's default gives up after 100 tries, ~45 min).
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {
     # telemetry
@@ -180,6 +186,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
     "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
+    # outbox: retries whose time has come, and sends whose worker died
+    "outbox-deliver-due": {"task": "estate.outbox.tasks.deliver_due", "schedule": 15.0},
 }
 
 # --- e-mail (reminders) ---------------------------------------------------------------------
@@ -371,6 +379,12 @@ PROMETHEUS_TIMEOUT_SECONDS = env_int("PROMETHEUS_TIMEOUT_SECONDS", 5)
 METRICS_TOKEN = env_str("METRICS_TOKEN")
 MIDDLEWARE = ["estate.telemetry.metrics.RequestMetricsMiddleware", *MIDDLEWARE]
 
+# --- outbox (side effects: silences, notifications) ----------------------------------------
+OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 12)
+OUTBOX_BACKOFF_SECONDS = env_int("OUTBOX_BACKOFF_SECONDS", 10)
+OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 900)
+OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120)
+
 # --- patching ------------------------------------------------------------------------------
 # How far ahead conflicts are checked and slots are held for the database's exclusion constraint.
 PATCHING_HORIZON_DAYS = env_int("PATCHING_HORIZON_DAYS", 190)
@@ -396,6 +410,10 @@ OPERATIONS_REDISPATCH_SECONDS = env_int("OPERATIONS_REDISPATCH_SECONDS", 60)
 OPERATIONS_POLL_SECONDS = float(env_str("OPERATIONS_POLL_SECONDS", "1"))
 OPERATIONS_DEFAULT_WARMUP_SECONDS = float(env_str("OPERATIONS_DEFAULT_WARMUP_SECONDS", "5"))
 OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS = float(env_str("OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS", "300"))
+# The most any operation may ask a worker to wait (warm-up, health timeout), and the most instances
+# one operation may replace at once or name: a request past them is refused with the bound.
+OPERATIONS_MAX_WAIT_SECONDS = float(env_str("OPERATIONS_MAX_WAIT_SECONDS", "3600"))
+OPERATIONS_MAX_INSTANCES = env_int("OPERATIONS_MAX_INSTANCES", 1000)
 # The sandbox provider's simulated failure rate (0 to 1) for builds and launches; 0 is off.
 OPERATIONS_SANDBOX_FAILURE_RATE = float(env_str("OPERATIONS_SANDBOX_FAILURE_RATE", "0"))
 # webhook provider: where the CI/CD sends its signed callbacks, and how hard Estate tries to reach it.

@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from django.contrib.auth.models import Group, Permission
 
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
-ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "access", "audit")
+ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "outbox", "access", "audit")
 
 READ_ALL = [(app, "view_*") for app in ESTATE_APPS]
 OPERATE = [
@@ -24,6 +24,7 @@ OPERATE = [
     ("patching", "change_occurrence"),
     ("operations", "add_operation"),
     ("operations", "change_operation"),
+    ("outbox", "change_outboxmessage"),  # retry a message that gave up
 ]
 ADMINISTER = [(app, "*") for app in ESTATE_APPS] + [("auth", "*")]
 
@@ -61,18 +62,9 @@ def role_of(user) -> str:
 
 def grant(user, role: str, *, teams=(), systems=()) -> None:
     """Give `user` exactly this role, limited to the teams and systems given (none: the whole estate)."""
-    from estate.access.models import AccessScope
+    from estate.access.services import role_grant
 
-    if role not in ROLES:
-        raise ValueError(f"Unknown role {role!r}: choose one of {', '.join(ROLES)}.")
-    user.groups.remove(*Group.objects.filter(name__in=ROLES))
-    user.groups.add(Group.objects.get(name=role))
-    if teams or systems:
-        scope, _ = AccessScope.objects.get_or_create(user=user)
-        scope.teams.set(teams)
-        scope.systems.set(systems)
-    else:
-        AccessScope.objects.filter(user=user).delete()
+    role_grant(user=user, role=role, teams=teams, systems=systems)
 
 
 NO_ROLE = "Your account has no role yet: ask an admin to make you a viewer, operator or admin."

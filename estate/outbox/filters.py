@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+import django_filters
+
+from estate.outbox.choices import MessageState
+from estate.outbox.models import OutboxMessage
+
+
+class OutboxMessageFilterSet(django_filters.FilterSet):
+    state = django_filters.MultipleChoiceFilter(choices=MessageState.choices)
+    kind = django_filters.CharFilter()
+
+    class Meta:
+        model = OutboxMessage
+        fields = ["state", "kind"]
