@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "estate.inventory",
     "estate.telemetry",
     "estate.outbox",
+    "estate.notifications",
     "estate.patching",
     "estate.operations",
     "estate.dashboard",

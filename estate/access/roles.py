@@ -13,7 +13,7 @@ from fnmatch import fnmatchcase
 from django.contrib.auth.models import Group, Permission
 
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
-ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "outbox", "access", "audit")
+ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "outbox", "notifications", "access", "audit")
 
 READ_ALL = [(app, "view_*") for app in ESTATE_APPS]
 OPERATE = [
