@@ -16,12 +16,25 @@ class SlugRelatedField(serializers.SlugRelatedField):
         return super().to_internal_value(data)
 
 
+BIGINT_MIN, BIGINT_MAX = -(2**63), 2**63 - 1
+
+
+def _outside_bigint(data) -> bool:
+    """Whether an id is a number no 64-bit key column can hold (so no row has it)."""
+    try:
+        return not BIGINT_MIN <= int(data) <= BIGINT_MAX
+    except (TypeError, ValueError, OverflowError):
+        return False
+
+
 class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
     """DRF's, but only an id is an id: true and 1.5 are not read as 1, and 1e400 (infinity) is not a 500."""
 
     def to_internal_value(self, data):
         if isinstance(data, bool) or (isinstance(data, float) and not (math.isfinite(data) and data.is_integer())):
             self.fail("incorrect_type", data_type=type(data).__name__)
+        if _outside_bigint(data):  # SQLite raises OverflowError on such a parameter: a 500
+            self.fail("does_not_exist", pk_value=data)
         return super().to_internal_value(data)
 
 
