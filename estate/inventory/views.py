@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
+from django.db.models import ProtectedError, RestrictedError
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from estate.access import scope
+from estate.core.errors import ApplicationError
 from estate.core.findings import finding_list, findings_per_component
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import KeysFirst, paginate
@@ -126,6 +128,15 @@ def component_edit(request, pk: int):
 @require_POST
 def component_delete(request, pk: int):
     component = get_object_or_404(Component, pk=pk)
-    validated_delete(component)
+    try:
+        validated_delete(component)
+    except ApplicationError as exc:  # another app refused (an operation in progress): say why on the page
+        messages.error(request, exc.message)
+        return redirect(component)
+    except (ProtectedError, RestrictedError) as exc:
+        users = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", None) or ()
+        kinds = ", ".join(sorted({str(obj._meta.verbose_name_plural) for obj in users})) or "other records"
+        messages.error(request, f"{component.name} is still used by {kinds}; remove or reassign them first.")
+        return redirect(component)
     messages.success(request, f"Component {component.name} deleted.")
     return redirect("component_list")

@@ -18,9 +18,11 @@ from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from estate.audit.context import acting_as
 from estate.core.cache import estate_changed
+from estate.core.services import validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
-from estate.inventory.models import Image, Instance
+from estate.inventory.models import Component, Image, Instance
 from estate.operations import rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, OperationStep, Replacement
@@ -35,6 +37,10 @@ class LeaseLost(Exception):
 
 class GateFailed(Exception):
     """A batch's new instances did not become healthy in time, or capacity would drop too low."""
+
+
+class Cancelled(Exception):
+    """A person asked to cancel: raised by the lease renewal inside every wait, so the wait stops now."""
 
 
 def log_step(operation: Operation, message: str, *, level: str = StepLevel.INFO, batch: int | None = None) -> None:
@@ -112,6 +118,11 @@ class Run:
         self.op.state = mine.values_list("state", flat=True).get()
         return self.op.state
 
+    def keep_going(self) -> None:
+        """Renew the lease inside a wait (the engine's and the provider's); Cancelled once a cancel is asked."""
+        if self.heartbeat() == OperationState.CANCELLING:
+            raise Cancelled
+
     def finish(self, state: str, *, error: str = "", message: str = "", level: str = StepLevel.INFO) -> None:
         spent = getattr(self.provider, "seconds", 0.0)
         self.op.result = {
@@ -152,17 +163,26 @@ class Run:
         Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(result=self.op.result)
 
     # --- entry -------------------------------------------------------------------------------
+    def actor(self) -> str:
+        """Who the worker's writes are recorded as: the policy that started the operation, else the worker."""
+        return f"policy:{self.op.component.slug}" if self.op.policy else "worker"
+
     def execute(self) -> None:
+        with acting_as(self.actor(), on_behalf_of=self.op.requested_by_id):
+            self.run()
+
+    def run(self) -> None:
         try:
-            if self.heartbeat() == OperationState.CANCELLING:
-                self.finish(OperationState.CANCELLED, message="Cancelled before another step was taken.")
-                return
-            self.provider = TimedProvider(provider_for(self.op.component))
-            self.provider.heartbeat = self.heartbeat
-            if self.op.kind == OperationKind.REBUILD_IMAGE:
-                self.rebuild()
-            else:
-                self.roll()
+            try:
+                self.keep_going()
+                self.provider = TimedProvider(provider_for(self.op.component))
+                self.provider.heartbeat = self.keep_going
+                if self.op.kind == OperationKind.REBUILD_IMAGE:
+                    self.rebuild()
+                else:
+                    self.roll()
+            except Cancelled:
+                self.cancelled()
         except LeaseLost:
             logger.info("operation %s: lease taken over by another worker", self.op.pk)
         except (ProviderError, GateFailed) as exc:
@@ -191,12 +211,69 @@ class Run:
                 )
                 self.save_result(image_id=image.pk, previous_image_id=component.current_image_id)
                 log_step(self.op, f"Built image {image.version} ({image.reference}).")
+            self.keep_going()  # the image is recorded either way; a cancel only keeps it from becoming current
         image = Image.objects.get(pk=self.op.result["image_id"])
         if self.op.params.get("make_current", True):
-            type(component).objects.filter(pk=component.pk).update(current_image=image)
+            self.make_current(image.pk)
             log_step(self.op, f"Image {image.version} is now current.")
         Operation.objects.filter(pk=self.op.pk).update(progress_done=1)
         self.finish(OperationState.SUCCEEDED, message="Rebuild finished.")
+
+    def make_current(self, image_id: int) -> None:
+        """Set the component's current image through validated_save, so the audit trail records the change."""
+        with transaction.atomic():
+            component = Component.objects.select_for_update().get(pk=self.op.component_id)
+            if component.current_image_id == image_id:
+                return
+            component.current_image_id = image_id
+            validated_save(component, message=f"By operation #{self.op.pk} ({self.op.get_kind_display().lower()}).")
+        self.op.component.current_image_id = image_id
+
+    # --- cancel ------------------------------------------------------------------------------
+    def cancelled(self) -> None:
+        """Stop now: take away the new instances of replacements that never finished, and say what was left."""
+        if self.provider is not None:
+            # The clean-up may wait on the provider too; it must not be cancelled in turn.
+            self.provider.heartbeat = self.heartbeat
+        try:
+            terminated = self.terminate_unfinished()
+        except ProviderError as exc:
+            terminated = []
+            log_step(self.op, f"Could not terminate the unfinished new instance(s): {exc}", level=StepLevel.ERROR)
+        # A provider that rolls itself keeps its own count; replacements are counted only when planned here.
+        done = self.progress() if self.op.result.get("planned") else self.op.progress_done
+        self.finish(OperationState.CANCELLED, message=self.cancel_summary(done, terminated), level=StepLevel.WARNING)
+
+    def terminate_unfinished(self) -> list[str]:
+        """The external ids of the new instances terminated because their replacement was left unfinished."""
+        reps = list(
+            Replacement.objects.filter(
+                operation=self.op, state=ReplacementState.LAUNCHED, new_instance__isnull=False
+            ).select_related("new_instance")
+        )
+        if not reps:
+            return []
+        if self.provider is None:
+            self.provider = TimedProvider(provider_for(self.op.component))
+            self.provider.heartbeat = self.heartbeat
+        news = [r.new_instance for r in reps]
+        self.provider.terminate(self.op, news)  # repeatable: a second worker may do it again
+        Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
+        return [i.external_id for i in news]
+
+    def cancel_summary(self, done: int, terminated: list[str]) -> str:
+        if self.op.kind == OperationKind.REBUILD_IMAGE:
+            built = f"image #{self.op.result['image_id']} was built but" if "image_id" in self.op.result else "no image"
+            return f"Cancelled; {built} not made current."
+        parts = [f"Cancelled after {done} of {self.op.progress_total} replacement(s)"]
+        left = self.op.progress_total - done
+        if left:
+            parts.append(f"{left} instance(s) left as they were")
+        if terminated:
+            parts.append(f"unfinished new instance(s) terminated: {', '.join(terminated)}")
+        if self.op.result.get("rollout_started"):
+            parts.append("the Deployment keeps rolling unless you pause it (kubectl rollout pause)")
+        return "; ".join(parts) + "."
 
     # --- roll / replace ----------------------------------------------------------------------
     def target_image(self) -> Image | None:
@@ -234,14 +311,7 @@ class Run:
         self.plan()
         image = self.target_image()
         while True:
-            state = self.heartbeat()
-            if state == OperationState.CANCELLING:
-                done = self.progress()
-                self.finish(
-                    OperationState.CANCELLED,
-                    message=f"Cancelled between batches after {done} of {self.op.progress_total} replacement(s).",
-                )
-                return
+            self.keep_going()
             batch = list(self.current_batch())
             if not batch:
                 self.progress()
@@ -271,15 +341,10 @@ class Run:
         timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
         deadline = time.monotonic() + timeout
         while True:
-            if self.heartbeat() == OperationState.CANCELLING:
-                self.finish(
-                    OperationState.CANCELLED,
-                    message="Cancelled: Estate stopped following the rollout; the Deployment keeps rolling "
-                    "unless you pause it (kubectl rollout pause).",
-                )
-                return
+            self.keep_going()
             done, total, finished = self.provider.rollout_status()
             Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
+            self.op.progress_done, self.op.progress_total = done, total
             if finished:
                 self.finish(
                     OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available."
@@ -321,7 +386,7 @@ class Run:
                 rep.batch = number
                 rep.state = ReplacementState.LAUNCHED
                 rep.save(update_fields=["new_instance", "batch", "state", "updated_at"])
-                self.heartbeat()
+                self.keep_going()
         olds = ", ".join(r.old_instance.external_id for r in batch)
         log_step(self.op, f"Batch {number}: launched replacements for {olds}; waiting for health.", batch=number)
         try:
@@ -352,7 +417,7 @@ class Run:
                 return
             if time.monotonic() > deadline:
                 raise GateFailed(f"Batch {number}: new instances were not healthy within {timeout:g} s.")
-            self.heartbeat()
+            self.keep_going()
             time.sleep(self.poll)
 
     def retire_olds(self, batch: list[Replacement], number: int) -> None:
@@ -381,7 +446,7 @@ class Run:
                 continue
             if time.monotonic() > deadline:
                 raise GateFailed(f"Batch {number}: terminating more would drop healthy capacity under {floor}.")
-            self.heartbeat()
+            self.keep_going()
             time.sleep(self.poll)
 
     def roll_back(self, batch: list[Replacement], number: int) -> None:
@@ -391,7 +456,7 @@ class Run:
         Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
         previous = self.op.result.get("previous_image_id")
         if previous and previous != self.op.component.current_image_id:
-            type(self.op.component).objects.filter(pk=self.op.component_id).update(current_image_id=previous)
+            self.make_current(previous)
             log_step(self.op, f"Image #{previous} is current again.", level=StepLevel.WARNING, batch=number)
         log_step(
             self.op,

@@ -144,6 +144,18 @@ class Replacement(models.Model):
         return f"replacement of instance {self.old_instance_id} ({self.state})"
 
 
+def policy_bounds() -> dict[str, tuple[int, int]]:
+    """{field: (lowest, highest)} of a remediation policy's numbers; read at validation time (settings)."""
+    return {
+        "replace_unhealthy_after_minutes": (1, 7 * 24 * 60),
+        "rebuild_every_days": (1, 365),
+        "batch_size": (1, settings.OPERATIONS_MAX_INSTANCES),
+        "budget_per_hour": (0, 1000),
+        "breaker_threshold": (1, 100),
+        "rebuild_failure_limit": (1, 100),
+    }
+
+
 class RemediationPolicy(TimeStampedModel):
     """What Estate does on its own for one immutable component; every switch is off by default."""
 
@@ -177,6 +189,16 @@ class RemediationPolicy(TimeStampedModel):
 
     class Meta:
         verbose_name_plural = "remediation policies"
+
+    def clean(self) -> None:
+        """Every number within its bound: a policy past them would fail each time beat runs it."""
+        errors = {}
+        for name, (low, high) in policy_bounds().items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                errors[name] = f"{name} must be between {low} and {high}; got {value}."
+        if errors:
+            raise ValidationError(errors)
 
     def scope_targets(self, m2m=None) -> list:
         return self.component.scope_targets()

@@ -15,6 +15,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from estate.audit.choices import AuditAction
+from estate.audit.context import acting_as
 from estate.audit.services import audit_record, diff
 from estate.core.errors import ApplicationError
 from estate.core.services import guard_write
@@ -74,7 +75,15 @@ def _too_old(component: Component) -> QuerySet:
 
 
 def evaluate(policy: RemediationPolicy) -> Operation | None:
-    """The one operation this policy starts now, if any (one at a time per component)."""
+    """The one operation this policy starts now, if any (one at a time per component).
+
+    What it writes is recorded as done by "policy:<component slug>", not by an anonymous system.
+    """
+    with acting_as(f"policy:{policy.component.slug}"):
+        return _evaluate(policy)
+
+
+def _evaluate(policy: RemediationPolicy) -> Operation | None:
     component = policy.component
     if blocked_by_patch_window(component):
         return None
@@ -165,6 +174,7 @@ def _count_failed_remediation(policy: RemediationPolicy, why: str) -> bool:
     """Count one remediation that did not help; open the breaker at the threshold. True when it opened."""
     with transaction.atomic():
         policy = RemediationPolicy.objects.select_for_update().get(pk=policy.pk)
+        was_open = policy.breaker_open_since is not None
         policy.failed_remediations += 1
         if policy.failed_remediations >= policy.breaker_threshold:
             policy.breaker_open_since = timezone.now()
@@ -173,6 +183,13 @@ def _count_failed_remediation(policy: RemediationPolicy, why: str) -> bool:
                 f"({why}); Estate stopped replacing. Investigate, then close the breaker."
             )
         policy.save(update_fields=["failed_remediations", "breaker_open_since", "breaker_reason", "updated_at"])
+        if not was_open and policy.breaker_open_since is not None:
+            audit_record(
+                action=AuditAction.CHANGE,
+                obj=policy,
+                changes={"breaker_open_since": [None, policy.breaker_open_since]},
+                message=policy.breaker_reason,
+            )
     return policy.breaker_open_since is not None
 
 
@@ -220,6 +237,10 @@ def _rebuild_finished(policy: RemediationPolicy, operation: Operation) -> None:
     if failures >= policy.rebuild_failure_limit:
         reason = f"Disabled itself after {failures} failed rebuilds in a row; last: {operation.error[:300]}"
     RemediationPolicy.objects.filter(pk=policy.pk).update(rebuild_failures=failures, rebuild_disabled_reason=reason)
+    if reason and not policy.rebuild_disabled_reason:
+        audit_record(
+            action=AuditAction.CHANGE, obj=policy, changes={"rebuild_disabled_reason": ["", reason]}, message=reason
+        )
 
 
 @transaction.atomic

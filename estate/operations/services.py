@@ -17,7 +17,8 @@ from estate.core.errors import ApplicationError
 from estate.core.services import guard_write, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Image
-from estate.operations.choices import OperationKind, OperationState, StepLevel
+from estate.operations import params as operation_params
+from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
 from estate.operations.engine import log_step
 from estate.operations.models import Operation
 from estate.operations.providers import can_drive, supports
@@ -33,22 +34,15 @@ NO_SIGNAL_REFUSAL = (
     "works. Configure telemetry first, or force the operation and write down why."
 )
 
-ROLL_PARAMS = {
-    "batch_size": int,
-    "max_unavailable": int,
-    "min_healthy_percentage": int,
-    "warmup_seconds": float,
-    "health_timeout_seconds": float,
-    "rollback": bool,
-    "checkpoints": list,
-    "image_id": int,
-    "instance_ids": list,
-    "make_current": bool,
-}
-
 
 def _refuse(message: str, field: str = "non_field_errors", status: int = 400) -> ApplicationError:
     return ApplicationError(message, errors={field: [message]}, status=status)
+
+
+def _refuse_param(name: str, message: str) -> ApplicationError:
+    # {"params": {"batch_size": [...]}}: the API's error body names the parameter as well as the message.
+    errors = {"params": [message]} if name == "params" else {"params": {name: [message]}}
+    return ApplicationError(message, errors=errors)
 
 
 def _check_component(component: Component, *, forced: bool, force_reason: str) -> None:
@@ -63,40 +57,25 @@ def _check_component(component: Component, *, forced: bool, force_reason: str) -
             raise _refuse("Say why you force an operation on a component with no health signal.", "force_reason")
 
 
-def _clean_params(kind: str, component: Component, params: dict[str, Any]) -> dict[str, Any]:
-    unknown = sorted(set(params) - set(ROLL_PARAMS))
-    if unknown:
-        raise _refuse(f"Unknown parameter(s): {', '.join(unknown)}.", "params")
-    clean = {}
-    for name, value in params.items():
-        try:
-            clean[name] = ROLL_PARAMS[name](value) if ROLL_PARAMS[name] is not list else list(value)
-        except (TypeError, ValueError):
-            raise _refuse(f"{name} must be a {ROLL_PARAMS[name].__name__}.", "params") from None
-    _check_ranges(clean)
+def _clean_params(kind: str, component: Component, raw: dict[str, Any]) -> dict[str, Any]:
+    try:
+        clean = operation_params.clean(raw)
+    except operation_params.ParamError as exc:
+        raise _refuse_param(exc.name, exc.message) from None
     if kind == OperationKind.REPLACE_INSTANCES:
         _check_instances(component, clean)
     if clean.get("image_id") and not Image.objects.filter(pk=clean["image_id"], component=component).exists():
-        raise _refuse("The image must be one of this component's images.", "params")
+        raise _refuse_param("image_id", "image_id must be one of this component's images.")
     return clean
-
-
-def _check_ranges(params: dict[str, Any]) -> None:
-    if params.get("batch_size", 1) < 1 or params.get("max_unavailable", 1) < 1:
-        raise _refuse("batch_size and max_unavailable are at least 1.", "params")
-    if not 0 <= params.get("min_healthy_percentage", 100) <= 100:
-        raise _refuse("min_healthy_percentage is between 0 and 100.", "params")
-    if any(not isinstance(c, int) or not 0 < c < 100 for c in params.get("checkpoints", [])):
-        raise _refuse("checkpoints are whole percentages between 1 and 99.", "params")
 
 
 def _check_instances(component: Component, params: dict[str, Any]) -> None:
     ids = params.get("instance_ids") or []
     if not ids:
-        raise _refuse("Name the instances to replace (instance_ids).", "params")
+        raise _refuse_param("instance_ids", "Name the instances to replace (instance_ids).")
     live = component.instances.filter(pk__in=ids, state__in=LIVE_INSTANCE_STATES).count()
-    if live != len(set(ids)):
-        raise _refuse("Every instance to replace must be a live instance of this component.", "params")
+    if live != len(ids):
+        raise _refuse_param("instance_ids", "Every instance to replace must be a live instance of this component.")
 
 
 def operation_start(
@@ -171,7 +150,8 @@ def dispatch(operation_id: int) -> bool:
 
 
 def operation_cancel(*, operation: Operation, user=None) -> Operation:
-    """Queued or paused: cancelled at once. Running: cancelling, and the worker stops between batches."""
+    """Queued or paused: cancelled at once. Running: cancelling, and the worker stops at its next poll,
+    terminating the new instances of replacements it had not finished."""
     guard_write(operation)
     who = user or "a script"
     with transaction.atomic():
@@ -186,7 +166,7 @@ def operation_cancel(*, operation: Operation, user=None) -> Operation:
         elif Operation.objects.filter(pk=operation.pk, state=OperationState.RUNNING).update(
             state=OperationState.CANCELLING
         ):
-            log_step(operation, f"Cancel requested by {who}; stopping at the next safe point (between batches).")
+            log_step(operation, f"Cancel requested by {who}; the worker stops at its next poll.")
             _record_state(operation, AuditAction.OPERATION_CANCELLED, OperationState.RUNNING, OperationState.CANCELLING)
         else:
             operation.refresh_from_db()
@@ -215,6 +195,26 @@ def operation_resume(*, operation: Operation, user=None) -> Operation:
         transaction.on_commit(lambda: dispatch(operation.pk))
     operation.refresh_from_db()
     return operation
+
+
+def refuse_delete_with_active_operation(obj) -> None:
+    """Delete guard: a component may not go while an operation works on it.
+
+    The operation would vanish with it (cascade) and a real provider's new instances would be left
+    behind. The component row is locked first, so an operation started at the same moment either
+    commits before this check sees it or waits for the delete and then finds no component.
+    """
+    if not isinstance(obj, Component) or obj.pk is None:
+        return
+    list(Component.objects.select_for_update().filter(pk=obj.pk).values_list("pk", flat=True))
+    active = Operation.objects.filter(component_id=obj.pk, state__in=ACTIVE_STATES).first()
+    if active is not None:
+        raise _refuse(
+            f"{obj.name} has an operation in progress ({active.get_kind_display().lower()} #{active.pk}, "
+            f"{active.get_state_display().lower()}); cancel it and wait until it has stopped before deleting "
+            "the component.",
+            status=409,
+        )
 
 
 def operation_sweep() -> list[int]:

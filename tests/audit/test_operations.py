@@ -6,9 +6,9 @@ import pytest
 from django.urls import reverse
 
 from estate.audit.choices import AuditAction
-from estate.operations import services
+from estate.operations import engine, policies, services
 from estate.operations.choices import OperationState
-from estate.operations.models import Operation
+from estate.operations.models import Operation, RemediationPolicy
 from tests.audit.conftest import events, only_event
 from tests.operations.conftest import make_component
 
@@ -89,3 +89,44 @@ def test_started_by_a_policy_outside_a_request_is_the_system(db):
     event = only_event(action=AuditAction.OPERATION_STARTED)
     assert (event.actor, event.via, event.object_id) == ("system", "worker", str(operation.pk))
     assert event.changes["policy"] == "rebuild"
+
+
+def _current_image_changes(component) -> list:
+    return events(action=AuditAction.CHANGE, object_type="inventory.component", object_id=str(component.pk))
+
+
+def test_a_rebuild_records_the_new_current_image_as_the_worker_acting_for_who_asked(admin_user, settings):
+    settings.OPERATIONS_SANDBOX_FAILURE_RATE = 0
+    component = make_component()
+    before = component.current_image_id
+    operation = services.operation_start(component=component, kind="rebuild_image", requested_by=admin_user)
+    engine.execute(operation.pk)
+    component.refresh_from_db()
+    [event] = _current_image_changes(component)
+    assert event.changes == {"current_image": [before, component.current_image_id]}
+    assert (event.actor, event.actor_id, event.via) == ("worker", admin_user.pk, "worker")
+    assert f"operation #{operation.pk}" in event.message
+
+
+def test_a_roll_back_records_the_previous_image_becoming_current_again(db, settings):
+    settings.OPERATIONS_SANDBOX_FAILURE_RATE = 1.0
+    settings.OPERATIONS_POLL_SECONDS = 0.01
+    component = make_component()
+    new, previous = component.current_image_id, component.instances.first().image_id
+    operation = services.operation_start(component=component, kind="roll_component", params={"rollback": True})
+    engine.execute(operation.pk)
+    [event] = _current_image_changes(component)
+    assert event.changes == {"current_image": [new, previous]}
+    assert (event.actor, event.actor_id) == ("worker", None)
+
+
+def test_a_policy_records_what_it_starts_and_what_its_operation_changes_as_the_policy(db, settings):
+    settings.OPERATIONS_SANDBOX_FAILURE_RATE = 0
+    component = make_component()
+    policy = RemediationPolicy.objects.create(component=component, rebuild_every_days=1)
+    operation = policies.evaluate(policy)
+    started = only_event(action=AuditAction.OPERATION_STARTED)
+    assert (started.actor, started.via, started.object_id) == (f"policy:{component.slug}", "worker", str(operation.pk))
+    engine.execute(operation.pk)
+    [event] = _current_image_changes(component)
+    assert event.actor == f"policy:{component.slug}" and list(event.changes) == ["current_image"]

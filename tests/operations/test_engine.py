@@ -128,7 +128,7 @@ def test_cancel_stops_between_batches_and_says_so(component, monkeypatch):
     op = run(op)
     assert op.state == OperationState.CANCELLED
     assert op.progress_done == 1  # the batch under way finished; no new batch started
-    assert "Cancelled between batches after 1 of 4" in op.steps.last().message
+    assert "Cancelled after 1 of 4 replacement(s); 3 instance(s) left as they were." in op.steps.last().message
 
 
 def test_checkpoint_pauses_until_resumed(component, django_capture_on_commit_callbacks, eager_celery):

@@ -68,7 +68,7 @@ def test_finished_operations_do_not_hold_the_component(component):
 def test_unknown_parameters_and_bad_values_are_refused(component):
     with pytest.raises(ApplicationError, match="Unknown parameter"):
         start(component, params={"batchsize": 2})
-    with pytest.raises(ApplicationError, match="at least 1"):
+    with pytest.raises(ApplicationError, match="batch_size must be between 1 and"):
         start(component, params={"batch_size": 0})
     with pytest.raises(ApplicationError, match="between 0 and 100"):
         start(component, params={"min_healthy_percentage": 120})
@@ -125,7 +125,7 @@ def test_cancel_a_running_operation_asks_the_worker(component):
     Operation.objects.filter(pk=op.pk).update(state=OperationState.RUNNING)
     op = services.operation_cancel(operation=op)
     assert op.state == OperationState.CANCELLING
-    assert "next safe point" in op.steps.last().message
+    assert "stops at its next poll" in op.steps.last().message
 
 
 def test_cancel_a_finished_operation_is_refused(component):

@@ -1,0 +1,125 @@
+"""A cancel takes effect at the worker's next poll, wherever it waits, and leaves no new instance pending."""
+
+from __future__ import annotations
+
+import time
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from estate.inventory.choices import InstanceState
+from estate.inventory.models import Instance
+from estate.operations import engine, services
+from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
+from estate.operations.models import Operation, Replacement
+from estate.operations.providers.sandbox import SandboxProvider
+
+pytestmark = pytest.mark.django_db
+
+# Long enough that the old code, which never looked for a cancel while waiting, ends FAILED on the
+# timeout instead of CANCELLED (and the test says so) rather than hanging the suite.
+TIMEOUT = 3
+
+
+def start(component, **params):
+    return services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT, params=params)
+
+
+def run(op) -> tuple[Operation, float]:
+    started = time.monotonic()
+    engine.execute(op.pk)
+    op.refresh_from_db()
+    return op, time.monotonic() - started
+
+
+@pytest.fixture
+def cancel_at_first_wait(monkeypatch):
+    """Cancel the operation, as a person would from another request, the first time the engine sleeps."""
+    real_sleep = time.sleep
+    asked = []
+
+    def sleep(seconds):
+        if not asked:
+            op = Operation.objects.get(state=OperationState.RUNNING)
+            asked.append(services.operation_cancel(operation=op).state)
+        real_sleep(seconds)
+
+    monkeypatch.setattr(engine.time, "sleep", sleep)
+    return asked
+
+
+def new_instances(op):
+    return Instance.objects.filter(pk__in=Replacement.objects.filter(operation=op).values("new_instance"))
+
+
+def test_cancel_during_a_health_gate_stops_at_the_next_poll_and_terminates_the_new_instances(
+    component, cancel_at_first_wait
+):
+    olds = set(component.instances.values_list("pk", flat=True))
+    op = start(component, batch_size=2, warmup_seconds=3600, health_timeout_seconds=TIMEOUT)
+    op, took = run(op)
+    assert cancel_at_first_wait == [OperationState.CANCELLING]
+    assert op.state == OperationState.CANCELLED, op.error
+    assert took < 1
+    news = new_instances(op)
+    assert news.count() == 2 and set(news.values_list("state", flat=True)) == {InstanceState.TERMINATED}
+    assert set(Replacement.objects.filter(operation=op).values_list("state", flat=True)) == {
+        ReplacementState.ROLLED_BACK,
+        ReplacementState.PENDING,
+    }
+    assert Instance.objects.filter(pk__in=olds, state=InstanceState.RUNNING).count() == 4
+    last = op.steps.last()
+    assert last.level == StepLevel.WARNING
+    assert last.message.startswith("Cancelled after 0 of 4 replacement(s); 4 instance(s) left as they were;")
+    assert all(i.external_id in last.message for i in news)
+
+
+def test_cancel_while_old_instances_wait_to_be_retired_stops_at_the_next_poll(component, cancel_at_first_wait):
+    # One more instance desired than there are: no healthy old one may go, so the engine waits.
+    type(component).objects.filter(pk=component.pk).update(desired_instances=5)
+    op = start(component, batch_size=1, warmup_seconds=0, health_timeout_seconds=TIMEOUT)
+    op, took = run(op)
+    assert op.state == OperationState.CANCELLED, op.error
+    assert took < 1
+    assert not Instance.objects.filter(component=component, state=InstanceState.PENDING).exists()
+    assert new_instances(op).get().state == InstanceState.TERMINATED
+    assert component.instances.filter(state=InstanceState.RUNNING).count() == 4
+
+
+def test_cancel_asked_while_the_worker_was_dead_terminates_its_pending_new_instances(component):
+    """The sweep hands a cancelling operation to a new worker: it finishes the cancel, not just the row."""
+    op = start(component, batch_size=2, warmup_seconds=3600, health_timeout_seconds=TIMEOUT)
+    token = engine.claim(op.pk)
+    first = engine.Run(op.pk, token)
+    first.provider = SandboxProvider()
+    first.plan()
+    batch = list(first.current_batch())
+    for rep in batch:  # the dead worker launched its first batch, then died
+        rep.new_instance = first.provider.launch(first.op, rep, first.target_image())
+        rep.state = ReplacementState.LAUNCHED
+        rep.save()
+    services.operation_cancel(operation=op)
+    Operation.objects.filter(pk=op.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    op, _ = run(op)
+    assert op.state == OperationState.CANCELLED
+    assert not Instance.objects.filter(component=component, state=InstanceState.PENDING).exists()
+    assert set(new_instances(op).values_list("state", flat=True)) == {InstanceState.TERMINATED}
+    assert "unfinished new instance(s) terminated" in op.steps.last().message
+
+
+def test_cancel_during_a_rebuild_keeps_the_image_from_becoming_current(component, monkeypatch):
+    before = component.current_image_id
+    op = services.operation_start(component=component, kind=OperationKind.REBUILD_IMAGE)
+    real_build = SandboxProvider.build_image
+
+    def build_then_cancel(self, operation):
+        services.operation_cancel(operation=Operation.objects.get(pk=operation.pk))
+        return real_build(self, operation)
+
+    monkeypatch.setattr(SandboxProvider, "build_image", build_then_cancel)
+    op, _ = run(op)
+    component.refresh_from_db()
+    assert op.state == OperationState.CANCELLED
+    assert component.current_image_id == before
+    assert op.steps.last().message == f"Cancelled; image #{op.result['image_id']} was built but not made current."

@@ -1,0 +1,57 @@
+"""A component with an operation in progress cannot be deleted: the operation would vanish with it."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from estate.audit.choices import AuditAction
+from estate.audit.models import AuditEvent
+from estate.inventory.models import Component
+from estate.operations import services
+from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
+from estate.operations.models import Operation
+from tests.operations.conftest import make_component
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def no_broker(monkeypatch):
+    monkeypatch.setattr(services, "dispatch", lambda operation_id: True)
+
+
+def operation_in(state: str) -> Operation:
+    op = services.operation_start(component=make_component(), kind=OperationKind.ROLL_COMPONENT)
+    Operation.objects.filter(pk=op.pk).update(state=state)
+    op.refresh_from_db()
+    return op
+
+
+@pytest.mark.parametrize("state", ACTIVE_STATES)
+def test_the_api_refuses_to_delete_a_component_with_an_active_operation(api, state):
+    op = operation_in(state)
+    reply = api.delete(f"/api/v1/components/{op.component_id}/")
+    assert reply.status_code == 409, reply.content
+    detail = reply.json()["detail"]
+    assert op.component.name in detail and f"roll component #{op.pk}" in detail
+    assert op.get_state_display().lower() in detail
+    assert Component.objects.filter(pk=op.component_id).exists() and Operation.objects.filter(pk=op.pk).exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.DELETE).exists()
+
+
+@pytest.mark.parametrize("state", [OperationState.SUCCEEDED, OperationState.FAILED, OperationState.CANCELLED])
+def test_a_component_whose_operations_are_finished_can_be_deleted(api, state):
+    op = operation_in(state)
+    assert api.delete(f"/api/v1/components/{op.component_id}/").status_code == 204
+    assert not Component.objects.filter(pk=op.component_id).exists()
+
+
+def test_the_delete_button_says_why_on_the_page_instead_of_failing(client, admin_user):
+    op = operation_in(OperationState.RUNNING)
+    client.force_login(admin_user)
+    reply = client.post(reverse("component_delete", args=[op.component_id]), follow=True)
+    assert reply.status_code == 200
+    assert reply.redirect_chain[-1][0] == op.component.get_absolute_url()
+    assert "has an operation in progress" in reply.content.decode()
+    assert Component.objects.filter(pk=op.component_id).exists()
