@@ -177,7 +177,7 @@ def create_ingest_token(name: str) -> str:
     from django.core.management import call_command
 
     out = io.StringIO()
-    call_command("create_ingest_token", name, stdout=out, stderr=io.StringIO())
+    call_command("create_ingest_token", name, "--estate", stdout=out, stderr=io.StringIO())
     return out.getvalue().strip()
 
 

@@ -250,7 +250,7 @@ def bench_ingest(args) -> dict:
 
     wipe()
     build_estate(args.ingest_components)
-    token = IngestToken(name="bench")
+    token = IngestToken(name="bench", whole_estate=True)
     raw = token.set_new_secret()
     token.save()
     ids = list(Component.objects.values_list("pk", flat=True))

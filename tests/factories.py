@@ -129,10 +129,14 @@ class IngestTokenFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"shipper-{n}")
 
     @classmethod
-    def _create(cls, model_class, *args, **kwargs):
-        token = model_class(*args, **kwargs)
+    def _create(cls, model_class, *args, teams=(), systems=(), whole_estate=None, **kwargs):
+        # Estate-wide unless teams or systems are given: IngestTokenFactory(teams=[team]) is limited.
+        whole_estate = not (teams or systems) if whole_estate is None else whole_estate
+        token = model_class(*args, whole_estate=whole_estate, **kwargs)
         token.raw = token.set_new_secret()
         token.save()
+        token.teams.set(teams)
+        token.systems.set(systems)
         return token
 
 

@@ -1,15 +1,34 @@
+from django import forms
 from django.contrib import admin, messages
 
 from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestToken, MetricRule
 
 
+class IngestTokenForm(forms.ModelForm):
+    class Meta:
+        model = IngestToken
+        fields = ["name", "whole_estate", "teams", "systems", "revoked_at"]
+
+    def clean(self):
+        data = super().clean()
+        # The model's rule, reported on the form: the scope is the whole estate or some teams and systems.
+        IngestToken.check_scope(
+            whole_estate=data.get("whole_estate", False), teams=data.get("teams"), systems=data.get("systems")
+        )
+        return data
+
+
 @admin.register(IngestToken)
 class IngestTokenAdmin(admin.ModelAdmin):
-    """Adding a token shows its secret once; only its hash is kept."""
+    """Adding a token shows its secret once; only its hash is kept. Its scope must be said."""
 
-    list_display = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    form = IngestTokenForm
+    list_display = ["name", "prefix", "whole_estate", "created_by", "created_at", "last_used_at", "revoked_at"]
+    list_filter = ["whole_estate"]
     readonly_fields = ["prefix", "created_by", "created_at", "last_used_at"]
-    fields = ["name", "prefix", "created_by", "created_at", "last_used_at", "revoked_at"]
+    fields = ["name", "whole_estate", "teams", "systems", "prefix", "created_by", "created_at", "last_used_at",
+              "revoked_at"]  # fmt: skip
+    filter_horizontal = ["teams", "systems"]
     search_fields = ["name", "prefix"]
 
     def save_model(self, request, obj, form, change):

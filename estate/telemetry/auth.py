@@ -6,12 +6,15 @@ view; the permission lets a token through, or a person with the right to add sam
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import timedelta
 
 from django.contrib.auth.models import AnonymousUser
 from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
+from estate.access.scope import UserScope, scope_of
+from estate.audit.context import Actor, actor_of
 from estate.telemetry.models import TOKEN_PREFIX, IngestToken
 
 KEYWORD = "Bearer"
@@ -52,3 +55,26 @@ def principal_of(request) -> str:
     if isinstance(request.auth, IngestToken):
         return f"token:{request.auth.pk}"
     return f"user:{request.user.pk}"
+
+
+def sender_scope(request) -> UserScope | None:
+    """What the sender may write about: an ingest token's own scope, else its owner's (a person's
+    session or personal token); None for the whole estate."""
+    token = request.auth
+    if not isinstance(token, IngestToken):
+        return scope_of(request.user)
+    if token.whole_estate:
+        return None
+    teams = frozenset(IngestToken.teams.through.objects.filter(ingesttoken=token).values_list("team_id", flat=True))
+    systems = frozenset(
+        IngestToken.systems.through.objects.filter(ingesttoken=token).values_list("system_id", flat=True)
+    )
+    return UserScope(teams, systems)
+
+
+def sender_actor(request) -> Actor:
+    """Who the audit trail names for what a batch did: "ingest-token:<name>", or the person."""
+    actor = actor_of(request)
+    if isinstance(request.auth, IngestToken):
+        return dataclasses.replace(actor, name=f"ingest-token:{request.auth.name}"[:150])
+    return actor

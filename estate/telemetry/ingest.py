@@ -1,8 +1,9 @@
 """The ingest fast path: validate a whole batch in a few queries, then insert it in bulk.
 
-Nothing is saved item by item: components and instances are resolved with one query each,
-samples go in with COPY on PostgreSQL (bulk_create elsewhere), heartbeats and taints are set
-with one UPDATE ... FROM VALUES per thousand rows.
+Nothing is saved item by item: components (with their team and system, for the sender's scope)
+and instances are resolved with one query each, samples go in with COPY on PostgreSQL
+(bulk_create elsewhere), heartbeats and taints are set with one UPDATE ... FROM VALUES per
+thousand rows, and the taints' audit events with one INSERT.
 """
 
 from __future__ import annotations
@@ -12,17 +13,25 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from estate.audit.choices import AuditAction
+from estate.audit.context import Actor, current_actor
+from estate.audit.services import audit_event, audit_record_many
 from estate.core.errors import ApplicationError
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component, Instance
 from estate.telemetry.choices import MUTATION_KINDS, ItemType
-from estate.telemetry.db import update_from_values
-from estate.telemetry.models import ComponentTelemetry, Event, Sample
+from estate.telemetry.db import insert_rows, update_from_values
+from estate.telemetry.models import ComponentTelemetry, Event, Sample, StaleRollup
+from estate.telemetry.retention import floor_bucket, is_late
+
+if TYPE_CHECKING:
+    from estate.access.scope import UserScope
 
 NAME_RE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.\-]{0,99}$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,49}$")
@@ -44,6 +53,16 @@ class Item:
     component_id: int = 0
     instance_id: int | None = None
     mode: str = ""
+    event_id: int | None = None
+
+    def identity(self) -> tuple:
+        """What makes two items of a batch the same item sent twice (a sample's value does not)."""
+        what = {ItemType.SAMPLE: (self.name,), ItemType.EVENT: (self.kind, self.message)}.get(self.type, ())
+        return (self.type, self.component_id, self.instance_id, self.ts, *what)
+
+
+PLURAL = {ItemType.HEARTBEAT: "heartbeats", ItemType.SAMPLE: "samples", ItemType.EVENT: "events"}
+OUT_OF_SCOPE = "Outside the sender's scope: component {ref} belongs to a team and system it may not write about."
 
 
 @dataclass
@@ -52,28 +71,62 @@ class Result:
     samples: int = 0
     events: int = 0
     tainted: list[str] = field(default_factory=list)
+    duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLURAL.values(), 0))
 
     def as_dict(self) -> dict:
         return {
             "stored": {"heartbeats": self.heartbeats, "samples": self.samples, "events": self.events},
+            "duplicates": self.duplicates,
             "tainted_instances": self.tainted,
         }
 
 
-def ingest(raw_items: list, *, now: datetime | None = None) -> Result:
-    """Validate and store a batch; all or nothing. Raises ApplicationError naming each bad item."""
+def ingest(
+    raw_items: list, *, scope: UserScope | None = None, actor: Actor | None = None, now: datetime | None = None
+) -> Result:
+    """Validate and store a batch; all or nothing. Raises ApplicationError naming each bad item.
+
+    `scope` is what the sender may write about (None: the whole estate); an item about a
+    component outside it refuses the batch with 403. Items sent twice in the batch are stored
+    once. Each taint is audited as done by `actor` (default: whoever the request names).
+    """
     now = now or timezone.now()
     errors: dict[str, dict[str, list[str]]] = {}
     items = [_parse(i, raw, now, errors) for i, raw in enumerate(raw_items)]
     items = [item for item in items if item is not None]
-    _resolve(items, errors)
+    refused = _resolve(items, errors, scope)
     if errors:
         raise ApplicationError(
-            f"{len(errors)} of {len(raw_items)} items are invalid; nothing was stored.",
+            _refusal(len(errors), len(raw_items), refused),
             errors=dict(sorted(errors.items(), key=lambda kv: int(kv[0]))),
+            status=403 if refused else 400,
         )
+    items, duplicates = _unique(items)
     with transaction.atomic():
-        return _store(items, now)
+        result = _store(items, now, actor or current_actor())
+    result.duplicates = duplicates
+    return result
+
+
+def _refusal(bad: int, total: int, refused: int) -> str:
+    if refused:
+        return f"{refused} of {total} items are about components outside the sender's scope; nothing was stored."
+    return f"{bad} of {total} items are invalid; nothing was stored."
+
+
+def _unique(items: list[Item]) -> tuple[list[Item], dict[str, int]]:
+    """The batch without items sent twice (the first is kept), and how many of each type were dropped."""
+    seen: set[tuple] = set()
+    kept: list[Item] = []
+    duplicates = dict.fromkeys(PLURAL.values(), 0)
+    for item in items:
+        key = item.identity()
+        if key in seen:
+            duplicates[PLURAL[item.type]] += 1
+            continue
+        seen.add(key)
+        kept.append(item)
+    return kept, duplicates
 
 
 # --- parsing -------------------------------------------------------------------------------
@@ -182,15 +235,21 @@ def _parse_event(raw: dict, item: Item, bad) -> None:
 # --- resolving names -----------------------------------------------------------------------
 
 
-def _resolve(items: list[Item], errors: dict) -> None:
+def _resolve(items: list[Item], errors: dict, scope: UserScope | None) -> int:
+    """Name each item's component and instance; return how many items the scope refused."""
     components = _components([item.component_ref for item in items])
     pairs = set()
+    refused = 0
     for item in items:
         found = components.get(item.component_ref)
         if found is None:
             errors[str(item.index)] = {"component": [f"No component {_ref_text(item.component_ref)}."]}
             continue
-        item.component_id, item.mode = found
+        item.component_id, item.mode, target = found
+        if scope is not None and not scope.covers(target):
+            errors[str(item.index)] = {"component": [OUT_OF_SCOPE.format(ref=_ref_text(item.component_ref))]}
+            refused += 1
+            continue
         if item.instance_ref is not None:
             pairs.add((item.component_id, item.instance_ref))
     instances = _instances(pairs)
@@ -203,6 +262,7 @@ def _resolve(items: list[Item], errors: dict) -> None:
                 "instance": [f"Component {_ref_text(item.component_ref)} has no instance {item.instance_ref}."]
             }
         item.instance_id = instance_id
+    return refused
 
 
 def _ref_text(ref) -> str:
@@ -210,19 +270,21 @@ def _ref_text(ref) -> str:
 
 
 def _components(refs: list) -> dict:
+    """{ref: (id, mode, (team id, system id))}: the scope's target comes with the same query."""
     ids = {ref for ref in refs if isinstance(ref, int)}
     named = {ref for ref in refs if isinstance(ref, tuple)}
     found = {}
     if ids:
-        for pk, mode in Component.objects.filter(pk__in=ids).values_list("pk", "mode"):
-            found[pk] = (pk, mode)
+        rows = Component.objects.filter(pk__in=ids).values_list("pk", "mode", "team_id", "system_id")
+        for pk, mode, team_id, system_id in rows:
+            found[pk] = (pk, mode, (team_id, system_id))
     if named:
         rows = Component.objects.filter(slug__in={slug for _, slug in named}).values_list(
-            "pk", "mode", "slug", "environment__slug"
+            "pk", "mode", "team_id", "system_id", "slug", "environment__slug"
         )
-        for pk, mode, slug, environment in rows:
+        for pk, mode, team_id, system_id, slug, environment in rows:
             if (environment, slug) in named:
-                found[(environment, slug)] = (pk, mode)
+                found[(environment, slug)] = (pk, mode, (team_id, system_id))
     return found
 
 
@@ -242,20 +304,21 @@ def _instances(pairs: set) -> dict:
 # --- storing -------------------------------------------------------------------------------
 
 
-def _store(items: list[Item], now: datetime) -> Result:
+def _store(items: list[Item], now: datetime, actor: Actor) -> Result:
     result = Result()
     by_type = defaultdict(list)
     for item in items:
         by_type[item.type].append(item)
-    result.samples = _store_samples(by_type[ItemType.SAMPLE])
+    result.samples = _store_samples(by_type[ItemType.SAMPLE], now)
     result.heartbeats = _store_heartbeats(by_type[ItemType.HEARTBEAT])
-    result.events, result.tainted = _store_events(by_type[ItemType.EVENT], now)
+    result.events, result.tainted = _store_events(by_type[ItemType.EVENT], actor)
     return result
 
 
-def _store_samples(items: list[Item]) -> int:
+def _store_samples(items: list[Item], now: datetime) -> int:
     if not items:
         return 0
+    _mark_stale_buckets(items, now)
     if connection.vendor == "postgresql":
         copy_samples((i.component_id, i.instance_id, i.name, i.value, i.unit, i.ts) for i in items)
     else:
@@ -274,6 +337,12 @@ def _store_samples(items: list[Item]) -> int:
             batch_size=2000,
         )
     return len(items)
+
+
+def _mark_stale_buckets(items: list[Item], now: datetime) -> None:
+    """Note the closed buckets this batch adds samples to, so the next rollup aggregates them again."""
+    stale = {(i.component_id, i.name, floor_bucket(i.ts)) for i in items if is_late(i.ts, now)}
+    insert_rows(StaleRollup, ("component_id", "name", "bucket"), sorted(stale))
 
 
 def copy_samples(rows) -> None:
@@ -312,17 +381,12 @@ def _store_heartbeats(items: list[Item]) -> int:
     return len(items)
 
 
-def _store_events(items: list[Item], now: datetime) -> tuple[int, list[str]]:
+def _store_events(items: list[Item], actor: Actor) -> tuple[int, list[str]]:
     if not items:
         return 0, []
-    first_mutation: dict[int, Item] = {}
-    for item in sorted(items, key=lambda i: i.ts):
-        if item.kind in MUTATION_KINDS and item.mode == Mode.IMMUTABLE and item.instance_id:
-            first_mutation.setdefault(item.instance_id, item)
-    untainted = set(Instance.objects.filter(pk__in=list(first_mutation), tainted=False).values_list("pk", flat=True))
-    taints = {pk: item for pk, item in first_mutation.items() if pk in untainted}
+    taints = _taint(_first_mutations(items))
     tainting = {id(item) for item in taints.values()}
-    Event.objects.bulk_create(
+    events = Event.objects.bulk_create(
         [
             Event(
                 component_id=i.component_id,
@@ -336,15 +400,59 @@ def _store_events(items: list[Item], now: datetime) -> tuple[int, list[str]]:
         ],
         batch_size=2000,
     )
-    adapt = connection.ops.adapt_datetimefield_value
-    rows = [(pk, taint_reason(item), adapt(item.ts)) for pk, item in taints.items()]
-    table = Instance._meta.db_table
-    update_from_values(
-        table, ("id", "reason", "at"), ("bigint", "text", "timestamptz"), rows,
-        "tainted = TRUE, taint_reason = v.reason, tainted_at = v.at", f"{table}.tainted = FALSE",
-    )  # fmt: skip
+    for item, event in zip(items, events, strict=True):
+        item.event_id = event.pk
     names = dict(Instance.objects.filter(pk__in=list(taints)).values_list("pk", "external_id"))
+    _audit_taints(taints, names, actor)
     return len(items), sorted(names.values())
+
+
+def _first_mutations(items: list[Item]) -> dict[int, Item]:
+    """Per immutable instance, the earliest mutation event of the batch: the reason it is tainted."""
+    first: dict[int, Item] = {}
+    for item in sorted(items, key=lambda i: i.ts):
+        if item.kind in MUTATION_KINDS and item.mode == Mode.IMMUTABLE and item.instance_id:
+            first.setdefault(item.instance_id, item)
+    return first
+
+
+def _taint(first: dict[int, Item]) -> dict[int, Item]:
+    """Taint the instances not tainted yet; return those this batch tainted, with their event.
+
+    RETURNING names exactly the rows this UPDATE flipped: of two batches tainting one instance at
+    once, the second waits for the first's row lock, then finds it tainted and flips nothing.
+    """
+    adapt = connection.ops.adapt_datetimefield_value
+    rows = [(pk, taint_reason(item), adapt(item.ts)) for pk, item in first.items()]
+    table = Instance._meta.db_table
+    flipped = update_from_values(
+        table, ("id", "reason", "at"), ("bigint", "text", "timestamptz"), rows,
+        "tainted = TRUE, taint_reason = v.reason, tainted_at = v.at", f"{table}.tainted = FALSE", returning=True,
+    )  # fmt: skip
+    return {pk: first[pk] for pk in flipped}
+
+
+def _audit_taints(taints: dict[int, Item], names: dict[int, str], actor: Actor) -> None:
+    """One INSTANCE_TAINTED event per instance this batch tainted, naming the event that did it."""
+    audit_record_many(
+        [
+            audit_event(
+                action=AuditAction.INSTANCE_TAINTED,
+                object_type=Instance._meta.label_lower,
+                object_id=pk,
+                object_repr=names.get(pk, ""),
+                changes={
+                    "tainted": True,
+                    "taint_reason": taint_reason(item),
+                    "tainted_at": item.ts,
+                    "event": {"id": item.event_id, "kind": item.kind, "message": item.message, "ts": item.ts},
+                },
+                message=f"Tainted by the {item.kind} event {item.event_id}: {taint_reason(item)}",
+                actor=actor,
+            )
+            for pk, item in sorted(taints.items())
+        ]
+    )
 
 
 def taint_reason(item: Item) -> str:

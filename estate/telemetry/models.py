@@ -10,7 +10,7 @@ from django.db import models
 from django.db.models import Q
 
 from estate.inventory.choices import Category, Health
-from estate.inventory.models import Component, Instance
+from estate.inventory.models import Component, Instance, System, Team
 from estate.telemetry.choices import Aggregation, Comparison, HeartbeatState
 
 TOKEN_PREFIX = "est_"  # noqa: S105 - a public marker, not a secret
@@ -198,6 +198,23 @@ class Rollup(models.Model):
         return f"{self.name} at {self.bucket:%Y-%m-%d %H:%M}"
 
 
+class StaleRollup(models.Model):
+    """A closed 5-minute bucket that received samples late: the rollup task aggregates it again.
+
+    Written by the ingest (COPY) only for samples whose bucket had closed, read and deleted by the
+    next rollup. No unique key on purpose: concurrent batches append without waiting on each other,
+    and the rollup reads the distinct buckets.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, db_index=False, related_name="+")
+    name = models.CharField(max_length=100)
+    bucket = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} at {self.bucket:%Y-%m-%d %H:%M}"
+
+
 class HealthChange(models.Model):
     """One flip of a component's or an instance's health: when, from, to and why."""
 
@@ -218,9 +235,23 @@ class HealthChange(models.Model):
 
 
 class IngestToken(models.Model):
-    """A credential that may write telemetry and nothing else. Only its SHA-256 is stored."""
+    """A credential that may write telemetry and nothing else. Only its SHA-256 is stored.
+
+    Its scope says about which components it may write: those of its teams and systems, or, when
+    `whole_estate` is set, every one. A token with neither writes nothing (an empty scope refuses
+    everything, so deleting its last team never widens it); the estate-wide flag is never implied.
+    """
 
     name = models.CharField(max_length=100, unique=True)
+    whole_estate = models.BooleanField(
+        default=False, help_text="May write telemetry about every component; otherwise only its teams' and systems'."
+    )
+    teams = models.ManyToManyField(
+        Team, blank=True, related_name="+", help_text="It may write about these teams' components."
+    )
+    systems = models.ManyToManyField(
+        System, blank=True, related_name="+", help_text="It may write about these systems' components."
+    )
     prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise it.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -237,6 +268,16 @@ class IngestToken(models.Model):
     @staticmethod
     def hash(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
+
+    @staticmethod
+    def check_scope(*, whole_estate: bool, teams, systems) -> None:
+        """The scope must be said: the whole estate, or some teams and systems (not both)."""
+        if whole_estate and (teams or systems):
+            raise ValidationError({"whole_estate": "Either the whole estate or some teams and systems, not both."})
+        if not whole_estate and not (teams or systems):
+            raise ValidationError(
+                {"whole_estate": "Give the teams or systems the token may write about, or the whole estate."}
+            )
 
     def set_new_secret(self) -> str:
         """Give the token a fresh secret and return it: the only time anyone sees it."""

@@ -4,18 +4,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import reduce
+from operator import or_
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Avg, Count, Max, Min
+from django.db import connection, transaction
+from django.db.models import Avg, Count, Max, Min, Q
 from django.utils import timezone
 
 from estate.telemetry.db import BucketIndex
-from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample
+from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample, StaleRollup
 
 BUCKET = 300  # seconds per rollup; charts read rollups in the same buckets
 # One run rolls up at most this much time, so a backlog is worked off in short steps.
 MAX_SPAN = timedelta(hours=6)
+# A bucket is rolled up SETTLE after it closes; a batch that adds samples to a bucket closed more
+# than LATE ago marks it stale, and the next run aggregates it again (see ingest). Samples a few
+# seconds late mark nothing, and one sent in between is missed only by a batch that takes longer
+# than SETTLE - LATE to commit.
+SETTLE = timedelta(seconds=120)
+LATE = timedelta(seconds=60)
+STALE_CHUNK = 500  # buckets re-aggregated per query
 
 
 @dataclass
@@ -29,6 +38,11 @@ def floor_bucket(moment: datetime) -> datetime:
     return datetime.fromtimestamp(int(moment.timestamp()) // BUCKET * BUCKET, tz=UTC)
 
 
+def is_late(ts: datetime, now: datetime) -> bool:
+    """Whether a sample at `ts`, stored `now`, may miss its bucket's first rollup."""
+    return floor_bucket(ts) < floor_bucket(now - LATE)
+
+
 def rollup_and_purge(*, now: datetime | None = None) -> RetentionResult:
     now = now or timezone.now()
     result = RetentionResult()
@@ -39,11 +53,13 @@ def rollup_and_purge(*, now: datetime | None = None) -> RetentionResult:
 
 
 def rollup(*, now: datetime) -> int:
-    """Roll up the closed 5-minute buckets after the last one rolled up: one GROUP BY query.
+    """Roll up the new closed buckets, then again those that received samples late. Idempotent."""
+    return rollup_new(now=now) + rollup_stale(now=now)
 
-    Samples that arrive for a bucket already rolled up (a shipper's late retry) stay raw only.
-    """
-    end = floor_bucket(now)
+
+def rollup_new(*, now: datetime) -> int:
+    """Roll up the closed 5-minute buckets after the last one rolled up: one GROUP BY query."""
+    end = floor_bucket(now - SETTLE)
     last = Rollup.objects.aggregate(last=Max("bucket"))["last"]
     after = Sample.objects.filter(ts__lt=end)
     if last is not None:
@@ -54,13 +70,55 @@ def rollup(*, now: datetime) -> int:
         return 0
     start = floor_bucket(first)
     end = min(end, start + MAX_SPAN)
+    rollups = _aggregate(Sample.objects.filter(ts__gte=start, ts__lt=end))
+    Rollup.objects.bulk_create(rollups, batch_size=2000, ignore_conflicts=True)
+    return len(rollups)
+
+
+def rollup_stale(*, now: datetime) -> int:
+    """Aggregate again the buckets that received samples after they had been rolled up (late
+    shippers, retries), replacing their rollups; the marks are taken, so each is done once.
+
+    A marked bucket past the last one rolled up is left to rollup_new, which has not reached it
+    yet; rolling it here would move the last bucket forward and skip the buckets in between.
+    """
+    last = Rollup.objects.aggregate(last=Max("bucket"))["last"]
+    oldest = now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)  # older raw samples may be purged
+    stale = sorted({(c, n, b) for c, n, b in _take_stale_marks() if last is not None and oldest <= b <= last})
+    rollups = []
+    for start in range(0, len(stale), STALE_CHUNK):
+        chunk = stale[start : start + STALE_CHUNK]
+        buckets = [Q(component_id=c, name=n, ts__gte=b, ts__lt=b + timedelta(seconds=BUCKET)) for c, n, b in chunk]
+        rollups += _aggregate(Sample.objects.filter(reduce(or_, buckets)))
+    Rollup.objects.bulk_create(
+        rollups,
+        batch_size=2000,
+        update_conflicts=True,
+        unique_fields=["component", "name", "bucket"],
+        update_fields=["min", "max", "avg", "count"],
+    )
+    return len(rollups)
+
+
+def _take_stale_marks() -> list[tuple]:
+    """Delete every stale-bucket mark and return them: two runs at once never take the same one."""
+    table = StaleRollup._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {table} RETURNING component_id, name, bucket")  # noqa: S608
+        rows = cursor.fetchall()
+    convert = connection.ops.convert_datetimefield_value if connection.vendor != "postgresql" else None
+    bucket = StaleRollup._meta.get_field("bucket")
+    return [(c, n, convert(b, bucket, connection) if convert else b) for c, n, b in rows]
+
+
+def _aggregate(samples) -> list[Rollup]:
+    """Unsaved rollups of the samples, one per component, metric and bucket."""
     rows = (
-        Sample.objects.filter(ts__gte=start, ts__lt=end)
-        .annotate(b=BucketIndex("ts", BUCKET))
+        samples.annotate(b=BucketIndex("ts", BUCKET))
         .values("component_id", "name", "b")
         .annotate(lo=Min("value"), hi=Max("value"), mean=Avg("value"), n=Count("pk"))
     )
-    rollups = [
+    return [
         Rollup(
             component_id=r["component_id"],
             name=r["name"],
@@ -72,8 +130,6 @@ def rollup(*, now: datetime) -> int:
         )  # fmt: skip
         for r in rows
     ]
-    Rollup.objects.bulk_create(rollups, batch_size=2000, ignore_conflicts=True)
-    return len(rollups)
 
 
 def purge(*, now: datetime) -> tuple[int, int]:

@@ -287,7 +287,7 @@ def test_personal_api_token_is_recorded_without_its_hash():
 def test_changes_made_in_the_admin_site_are_recorded(admin_client):
     from estate.telemetry.models import IngestToken
 
-    response = admin_client.post("/admin/telemetry/ingesttoken/add/", {"name": "shipper"})
+    response = admin_client.post("/admin/telemetry/ingesttoken/add/", {"name": "shipper", "whole_estate": "on"})
     assert response.status_code == 302, response.content.decode()[:2000]
     token = IngestToken.objects.get()
     event = only_event(object_type="telemetry.ingesttoken")

@@ -102,7 +102,7 @@ def test_postgres_restart_during_ingest_is_retryable_and_stores_each_sample_once
     seeded = manage("shell", "-c", SEED, env=server.env).splitlines()
     rows = [line.split()[1:] for line in seeded if line.startswith("target ")]
     targets = [(int(row[0]), instance) for row in rows for instance in row[1:]]
-    token = manage("create_ingest_token", "faults", env=server.env).strip()
+    token = manage("create_ingest_token", "faults", "--estate", env=server.env).strip()
     client = Client(f"{server.base}/api/v1/telemetry/", token, targets)
     thread = threading.Thread(target=client.run, daemon=True)
     thread.start()

@@ -136,7 +136,9 @@ def test_a_body_over_the_byte_limit_is_413(shipper, component, settings):
 
 
 def test_ten_thousand_items_are_accepted(shipper, component):
-    items = [{"type": "sample", "component": component.pk, "name": "rps", "value": n} for n in range(10_000)]
+    start = timezone.now().timestamp()
+    items = [{"type": "sample", "component": component.pk, "name": "rps", "value": n, "timestamp": start - n / 1000}
+             for n in range(10_000)]  # fmt: skip
     response = shipper.post(URL, items, format="json")
     assert response.status_code == 201
     assert Sample.objects.count() == 10_000
@@ -195,3 +197,31 @@ def test_a_literal_nan_is_refused_as_bad_json(shipper, component):
     assert response.status_code == 400
     assert "JSON parse error" in response.json()["detail"]
     assert not Sample.objects.exists()
+
+
+def test_an_item_sent_twice_in_a_batch_is_stored_once(shipper, component, instance):
+    at = _now()
+    sample = {"type": "sample", "component": component.pk, "instance": "i-1", "name": "cpu", "value": 5,
+              "timestamp": at}  # fmt: skip
+    by_name = {**sample, "component": f"{component.environment.slug}/{component.slug}", "value": 7}  # same, by slug
+    event = {"type": "event", "component": component.pk, "instance": "i-1", "kind": "deploy", "message": "1.2",
+             "timestamp": at}  # fmt: skip
+    heartbeat = {"type": "heartbeat", "component": component.pk, "instance": "i-1", "timestamp": at}
+    batch = [sample, event, heartbeat, sample, by_name, event, heartbeat]
+    response = shipper.post(URL, batch, format="json")
+    assert response.status_code == 201, response.json()
+    assert response.json()["stored"] == {"heartbeats": 1, "samples": 1, "events": 1}
+    assert response.json()["duplicates"] == {"heartbeats": 1, "samples": 2, "events": 1}
+    assert list(Sample.objects.values_list("value", flat=True)) == [5]  # the first one sent is kept
+    assert Event.objects.count() == 1
+
+
+def test_items_that_differ_in_time_subject_or_name_are_not_duplicates(shipper, component, instance):
+    at, later = _now(), (timezone.now() + timedelta(seconds=1)).isoformat()
+    base = {"type": "sample", "component": component.pk, "name": "cpu", "value": 5, "timestamp": at}
+    events = {"type": "event", "component": component.pk, "kind": "deploy", "timestamp": at}
+    batch = [base, {**base, "timestamp": later}, {**base, "instance": "i-1"}, {**base, "name": "mem"},
+             {**events, "message": "1.2"}, {**events, "message": "1.3"}]  # fmt: skip
+    response = shipper.post(URL, batch, format="json")
+    assert response.json()["stored"] == {"heartbeats": 0, "samples": 4, "events": 2}
+    assert response.json()["duplicates"] == {"heartbeats": 0, "samples": 0, "events": 0}

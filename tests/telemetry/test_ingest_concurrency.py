@@ -4,6 +4,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from estate.telemetry.models import IngestBatch, Sample
@@ -16,7 +17,9 @@ from tests.telemetry.conftest import URL
 def test_two_simultaneous_retries_store_the_batch_once():
     token = IngestTokenFactory()
     component = ImmutableComponentFactory()
-    items = [{"type": "sample", "component": component.pk, "name": "rps", "value": n} for n in range(500)]
+    start = timezone.now().timestamp()
+    items = [{"type": "sample", "component": component.pk, "name": "rps", "value": n, "timestamp": start - n}
+             for n in range(500)]  # fmt: skip
     barrier = threading.Barrier(2)
     answers: list = []
 

@@ -22,7 +22,8 @@ def test_metrics_expose_requests_ingest_health_and_queue(client, shipper):
     series = 'estate_telemetry_items_ingested_total{type="sample"}'
     before = client.get("/metrics").content.decode()
     already = _value(before, series) if series in before else 0
-    shipper.post(URL, [{"type": "sample", "component": component.pk, "name": "x", "value": 1}] * 3, format="json")
+    items = [{"type": "sample", "component": component.pk, "name": f"x{n}", "value": 1} for n in range(3)]
+    shipper.post(URL, items, format="json")
     text = client.get("/metrics").content.decode()
     assert _value(text, series) - already == 3
     assert _value(text, 'estate_components{health="down"}') == 1

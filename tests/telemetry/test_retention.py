@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 import time_machine
 from django.utils import timezone
 
-from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample
+from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample, StaleRollup
 from estate.telemetry.retention import rollup_and_purge
 from estate.telemetry.tasks import rollup_and_purge as rollup_task
 from tests.factories import ImmutableComponentFactory
+from tests.telemetry.conftest import URL
 
 pytestmark = pytest.mark.django_db
 
@@ -36,9 +37,12 @@ def test_closed_five_minute_buckets_are_rolled_up_with_min_max_avg_count():
     first, second = Rollup.objects.order_by("bucket")
     assert (first.bucket, first.min, first.max, first.avg, first.count) == (T0, 1, 3, 2, 2)
     assert (second.bucket, second.count) == (T0 + timedelta(minutes=5), 1)
+    # A bucket is rolled up two minutes after it closes (retention.SETTLE): T0+10's at T0+17.
     with time_machine.travel(T0 + timedelta(minutes=16), tick=False):
-        assert rollup_task.apply() and Rollup.objects.count() == 3
+        assert rollup_task.apply() and Rollup.objects.count() == 2
     with time_machine.travel(T0 + timedelta(minutes=17), tick=False):
+        assert rollup_task.apply() and Rollup.objects.count() == 3
+    with time_machine.travel(T0 + timedelta(minutes=18), tick=False):
         assert rollup_and_purge().rollups == 0
 
 
@@ -75,3 +79,48 @@ def test_idempotency_keys_expire(settings):
         IngestBatch.objects.create(principal="token:1", key="new", body_hash="x", response={})
         rollup_and_purge()
     assert list(IngestBatch.objects.values_list("key", flat=True)) == ["new"]
+
+
+def _send(shipper, component, value: float, at: datetime) -> None:
+    item = {"type": "sample", "component": component.pk, "name": "cpu", "value": value, "timestamp": at.isoformat()}
+    assert shipper.post(URL, [item], format="json").status_code == 201
+
+
+def test_samples_sent_twenty_minutes_late_reach_their_rollup(shipper):
+    component = ImmutableComponentFactory()
+    with time_machine.travel(T0 + timedelta(minutes=1), tick=False):
+        _send(shipper, component, 1, T0 + timedelta(minutes=1))
+    with time_machine.travel(T0 + timedelta(minutes=8), tick=False):
+        assert rollup_and_purge().rollups == 1
+    with time_machine.travel(T0 + timedelta(minutes=21), tick=False):  # a shipper that was cut off catches up
+        _send(shipper, component, 5, T0 + timedelta(minutes=2))
+        _send(shipper, component, 3, T0 + timedelta(minutes=3))
+    with time_machine.travel(T0 + timedelta(minutes=25), tick=False):
+        assert rollup_task.apply()
+    rollup = Rollup.objects.get(bucket=T0)
+    assert (rollup.min, rollup.max, rollup.avg, rollup.count) == (1, 5, 3, 3)
+    assert not StaleRollup.objects.exists()
+    with time_machine.travel(T0 + timedelta(minutes=30), tick=False):
+        rollup_and_purge()  # idempotent: nothing left to redo, nothing counted twice
+    assert Rollup.objects.get(bucket=T0).count == 3
+
+
+def test_a_sample_a_few_seconds_late_marks_no_bucket(shipper):
+    component = ImmutableComponentFactory()
+    with time_machine.travel(T0 + timedelta(minutes=5, seconds=20), tick=False):
+        _send(shipper, component, 1, T0 + timedelta(minutes=4, seconds=50))
+    assert not StaleRollup.objects.exists()  # the bucket is rolled up two minutes after it closes
+    with time_machine.travel(T0 + timedelta(minutes=7), tick=False):
+        rollup_and_purge()
+    assert Rollup.objects.get(bucket=T0).count == 1
+
+
+def test_a_late_bucket_past_the_rollup_frontier_does_not_make_it_skip_buckets(shipper):
+    component = ImmutableComponentFactory()
+    first, middle, last = T0, T0 + timedelta(hours=6, minutes=30), T0 + timedelta(hours=7)
+    Sample.objects.bulk_create([_sample(component, 1, first), _sample(component, 2, middle)])
+    with time_machine.travel(T0 + timedelta(hours=7, minutes=10), tick=False):
+        _send(shipper, component, 3, last)  # late, into a bucket the rollup has not reached yet
+        rollup_and_purge()  # one run rolls at most six hours: only `first`
+        rollup_and_purge()
+    assert sorted(Rollup.objects.values_list("bucket", flat=True)) == [first, middle, last]

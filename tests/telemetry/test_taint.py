@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import pytest
 
+from estate.audit.choices import AuditAction
+from estate.audit.models import AuditEvent
 from estate.telemetry.models import Event
 from tests.factories import BastionComponentFactory, ImmutableComponentFactory, InstanceFactory
 from tests.telemetry.conftest import URL
@@ -79,3 +81,53 @@ def test_a_tainted_instance_shows_up_as_a_finding(shipper):
     InstanceFactory(component=component, external_id="i-1")
     shipper.post(URL, [_event(component, "ssh_session")], format="json")
     assert finding_counts(kind="tainted-instance")["tainted-instance"] == 1
+
+
+def test_a_taint_is_audited_naming_the_token_and_the_event(shipper, ingest_token):
+    component = ImmutableComponentFactory()
+    instance = InstanceFactory(component=component, external_id="i-1")
+    batch = [_event(component, "deploy"), _event(component, "ssh_session", message="root from 10.0.0.7")]
+    assert shipper.post(URL, batch, format="json", REMOTE_ADDR="10.1.2.3").status_code == 201
+    record = AuditEvent.objects.get(action=AuditAction.INSTANCE_TAINTED)
+    cause = Event.objects.get(kind="ssh_session")
+    assert (record.actor, record.via, record.actor_id) == (f"ingest-token:{ingest_token.name}", "ingest-token", None)
+    assert (record.object_type, record.object_id, record.object_repr) == ("inventory.instance", str(instance.pk), "i-1")
+    assert record.changes["event"]["id"] == cause.pk and record.changes["event"]["kind"] == "ssh_session"
+    assert record.changes["taint_reason"].endswith("root from 10.0.0.7") and record.changes["tainted"] is True
+    assert f"event {cause.pk}" in record.message
+
+
+def test_a_taint_sent_by_a_person_is_audited_as_that_person(api, admin_user):
+    component = ImmutableComponentFactory()
+    InstanceFactory(component=component, external_id="i-1")
+    assert api.post(URL, [_event(component, "package_install")], format="json").status_code == 201
+    record = AuditEvent.objects.get(action=AuditAction.INSTANCE_TAINTED)
+    assert (record.actor, record.actor_id) == (admin_user.username, admin_user.pk)
+
+
+def test_only_the_batch_that_taints_an_instance_audits_it(shipper):
+    component = ImmutableComponentFactory()
+    InstanceFactory(component=component, external_id="i-1")
+    first = shipper.post(URL, [_event(component, "ssh_session")], format="json")
+    again = shipper.post(URL, [_event(component, "file_change")], format="json")
+    assert first.json()["tainted_instances"] == ["i-1"] and again.json()["tainted_instances"] == []
+    assert AuditEvent.objects.filter(action=AuditAction.INSTANCE_TAINTED).count() == 1
+    assert Event.objects.filter(tainted=True).count() == 1
+
+
+def test_many_taints_are_audited_in_one_insert(shipper, django_assert_max_num_queries):
+    component = ImmutableComponentFactory()
+    for n in range(40):
+        InstanceFactory(component=component, external_id=f"i-{n}")
+    batch = [_event(component, "ssh_session", instance=f"i-{n}") for n in range(40)]
+    with django_assert_max_num_queries(14):
+        assert len(shipper.post(URL, batch, format="json").json()["tainted_instances"]) == 40
+    assert AuditEvent.objects.filter(action=AuditAction.INSTANCE_TAINTED).count() == 40
+
+
+def test_a_refused_batch_audits_no_taint(shipper):
+    component = ImmutableComponentFactory()
+    InstanceFactory(component=component, external_id="i-1")
+    batch = [_event(component, "ssh_session"), {"type": "event", "component": component.pk, "kind": "BAD"}]
+    assert shipper.post(URL, batch, format="json").status_code == 400
+    assert not AuditEvent.objects.filter(action=AuditAction.INSTANCE_TAINTED).exists()

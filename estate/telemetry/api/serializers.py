@@ -30,6 +30,10 @@ class IngestBatchSerializer(serializers.Serializer):
 
 class IngestResultSerializer(serializers.Serializer):
     stored = serializers.DictField(child=serializers.IntegerField())
+    duplicates = serializers.DictField(
+        child=serializers.IntegerField(),
+        help_text="Items sent twice in the batch (same time, subject and name): stored once.",
+    )
     tainted_instances = serializers.ListField(child=serializers.CharField())
 
 

@@ -18,7 +18,13 @@ from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.inventory.models import Component
 from estate.telemetry import metrics
 from estate.telemetry.api import schema, serializers
-from estate.telemetry.auth import CanIngestTelemetry, IngestTokenAuthentication, principal_of
+from estate.telemetry.auth import (
+    CanIngestTelemetry,
+    IngestTokenAuthentication,
+    principal_of,
+    sender_actor,
+    sender_scope,
+)
 from estate.telemetry.ingest import ingest
 from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestBatch, MetricRule
 from estate.telemetry.selectors import component_rules, metric_series
@@ -28,7 +34,11 @@ __all__ = ["schema"]  # imported for its schema extension
 
 
 class TelemetryIngestViewSet(viewsets.ViewSet):
-    """POST a batch of heartbeats, metric samples and events: all stored, or none."""
+    """POST a batch of heartbeats, metric samples and events: all stored, or none.
+
+    Items about components outside the sender's scope (an ingest token's teams and systems, or
+    the person's own) refuse the batch with 403; items sent twice in a batch are stored once.
+    """
 
     authentication_classes = [IngestTokenAuthentication, ApiTokenAuthentication, SessionAuthentication]
     token_scopes = {"ingest", "write"}  # personal tokens that may send telemetry (see access.authentication)
@@ -40,6 +50,7 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
         responses={
             201: serializers.IngestResultSerializer,
             400: OpenApiResponse(description="Bad items, by index; nothing stored."),
+            403: OpenApiResponse(description="Items about components outside the sender's scope; nothing stored."),
             413: OpenApiResponse(description="Too many items or too large a body."),
             422: OpenApiResponse(description="Idempotency-Key reused for a different batch."),
         },
@@ -57,7 +68,7 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
             return payload_too_large(settings.TELEMETRY_BATCH_LIMIT)
         key = _idempotency_key(request)
         if key is None:
-            return self._store(items)
+            return self._store(request, items)
         principal = principal_of(request)
         digest = hashlib.sha256(json.dumps(items, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
         try:
@@ -68,16 +79,16 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
             with transaction.atomic():
                 # The key's row first: a concurrent retry waits on it, then replays the answer.
                 batch = IngestBatch.objects.create(principal=principal, key=key, body_hash=digest, response={})
-                response = self._store(items)
+                response = self._store(request, items)
                 batch.response = response.data
                 batch.save(update_fields=["response"])
         except IntegrityError:
             return _replay(IngestBatch.objects.get(principal=principal, key=key), digest)
         return response
 
-    def _store(self, items: list) -> Response:
+    def _store(self, request, items: list) -> Response:
         try:
-            result = ingest(items)
+            result = ingest(items, scope=sender_scope(request), actor=sender_actor(request))
         except ApplicationError:
             metrics.BATCHES.labels("rejected").inc()
             raise
