@@ -1,6 +1,11 @@
-from django.contrib import admin
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.admin.widgets import FilteredSelectMultiple
 from django.contrib.auth import get_user_model
-from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 
 from estate.access import services
 from estate.access.models import AccessScope, ApiToken
@@ -24,21 +29,55 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected tokens", permissions=["change"])
     def revoke(self, request, queryset):
-        for token in queryset:
-            services.token_revoke(token=token)
+        for token in queryset.select_related("user"):
+            try:
+                services.token_revoke(token=token, actor=request.user)
+            except PermissionDenied as exc:
+                self.message_user(request, f"{token}: {exc}", messages.ERROR)
 
 
 class AccessScopeInline(admin.StackedInline):
     model = AccessScope
     can_delete = True
-    filter_horizontal = ["teams", "systems"]
-    verbose_name_plural = "Limit this person's role to these teams and systems (none: the whole estate)"
+    verbose_name_plural = (
+        "Limit this person's role to these teams and systems (no limit: the whole estate; a limit with none: nothing)"
+    )
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        # The link models only add PROTECT against deleting a team or system in use: the
+        # relation is still edited as a plain many-to-many (Django's admin skips custom ones).
+        kwargs.setdefault("widget", FilteredSelectMultiple(db_field.verbose_name, False))
+        return db_field.formfield(**kwargs)
 
 
 User = get_user_model()
 admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+class RecordsAccessChanges:
+    """Writes ROLE_CHANGED (before/after) when a save changes whose access the object decides.
+
+    The before is read in save_model, while the database still holds the old groups and scope;
+    the after in save_related, once the form's many-to-manys and inlines are saved.
+    """
+
+    def save_model(self, request, obj, form, change):
+        request._estate_access_before = services.access_snapshot_of(obj) if change else None
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.access_change_record(
+            form.instance, getattr(request, "_estate_access_before", None), message="In the admin site."
+        )
 
 
 @admin.register(User)
-class EstateUserAdmin(UserAdmin):
+class EstateUserAdmin(RecordsAccessChanges, UserAdmin):
     inlines = [*UserAdmin.inlines, AccessScopeInline]
+
+
+@admin.register(Group)
+class EstateGroupAdmin(RecordsAccessChanges, GroupAdmin):
+    """A group's permissions are a role's: changing them changes the access of everyone in it."""

@@ -12,6 +12,7 @@ from rest_framework.permissions import SAFE_METHODS
 
 from estate.access import roles, services
 from estate.access.models import TOKEN_PREFIX, TokenScope
+from estate.audit.middleware import DENIED_TOKEN
 
 KEYWORDS = ("Bearer", "Token")
 
@@ -43,6 +44,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Unknown, expired or revoked API token.")
         view = (request.parser_context or {}).get("view")
         if reason := scope_refusal(token.scope, request.method, view) or _role_refusal(token.user):
+            setattr(request._request, DENIED_TOKEN, token)  # for the audit trail: who was refused
             raise exceptions.PermissionDenied(reason)
         services.token_used(token)
         return token.user, token

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 
 from estate.access import roles
+from estate.audit.middleware import DENIED_REASON
 
 # Pages for everyone: logging in and out, probes, the API's description, and the endpoints whose
 # credential is in the request itself (a feed's secret address, a provider's signature).
@@ -38,5 +39,6 @@ class RoleRequiredMiddleware:
         if request.path.startswith("/api/"):
             return  # DRF authenticates there (tokens too): see access.authentication
         if request.user.is_authenticated and not roles.has_role(request.user):
+            setattr(request, DENIED_REASON, roles.NO_ROLE)  # raised outside the view: say why for the audit
             raise PermissionDenied(roles.NO_ROLE)
         return

@@ -91,19 +91,54 @@ class ApiToken(models.Model):
             return "expired"
         return "active"
 
-    def scope_targets(self, m2m=None) -> list:
-        return []  # personal: who may touch it is decided by ownership, not by estate scope
+    def scope_owner_id(self) -> int:
+        return self.user_id  # personal: who may touch it is decided by ownership, not by estate scope
 
 
 class AccessScope(models.Model):
-    """Limits a person's role to some teams' and systems' components; no scope row means the whole estate."""
+    """Limits a person's role to some teams' and systems' components.
+
+    No row means the whole estate; a row is a limit, and one with no team and no system covers
+    nothing. The teams and systems it names cannot be deleted while it names them (PROTECT on the
+    link rows, and access.scope.check_delete for the message).
+    """
 
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="access_scope")
-    teams = models.ManyToManyField("inventory.Team", blank=True, related_name="+")
-    systems = models.ManyToManyField("inventory.System", blank=True, related_name="+")
+    teams = models.ManyToManyField("inventory.Team", blank=True, related_name="+", through="AccessScopeTeam")
+    systems = models.ManyToManyField("inventory.System", blank=True, related_name="+", through="AccessScopeSystem")
 
     class Meta:
         verbose_name = "access scope"
 
     def __str__(self) -> str:
         return f"scope of {self.user}"
+
+
+class AccessScopeTeam(models.Model):
+    """The link of a scope to a team; the table Django made for the plain many-to-many, kept."""
+
+    accessscope = models.ForeignKey(AccessScope, on_delete=models.CASCADE)
+    team = models.ForeignKey("inventory.Team", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "access_accessscope_teams"
+        unique_together = [("accessscope", "team")]
+        verbose_name = "team limiting a person's access"
+
+    def __str__(self) -> str:
+        return f"team {self.team} limits the access of {self.accessscope.user}"
+
+
+class AccessScopeSystem(models.Model):
+    """The link of a scope to a system; the table Django made for the plain many-to-many, kept."""
+
+    accessscope = models.ForeignKey(AccessScope, on_delete=models.CASCADE)
+    system = models.ForeignKey("inventory.System", on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        db_table = "access_accessscope_systems"
+        unique_together = [("accessscope", "system")]
+        verbose_name = "system limiting a person's access"
+
+    def __str__(self) -> str:
+        return f"system {self.system} limits the access of {self.accessscope.user}"

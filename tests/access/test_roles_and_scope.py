@@ -168,14 +168,6 @@ def test_a_system_scope_covers_that_systems_components_whoever_their_team(teams)
     assert response.status_code == 202
 
 
-def test_an_empty_scope_means_the_whole_estate(teams):
-    user = user_with_role("op-all", roles.OPERATOR)
-    AccessScope.objects.create(user=user)
-    component = make_component(team=teams[1])
-    response = _api(user).post("/api/v1/operations/", {"kind": "roll_component", "component": component.pk})
-    assert response.status_code == 202
-
-
 def test_grant_role_sets_the_role_and_its_limits(teams):
     user = UserFactory(username="alice")
     call_command("grant_role", "alice", "operator", "--team", "team-a", stdout=io.StringIO())

@@ -5,13 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from estate.access.models import ApiToken
-from tests.conftest import api_token, token_client
-from tests.factories import ImmutableComponentFactory
+from estate.access import roles
+from estate.access import services as access_services
+from estate.access.models import AccessScope, ApiToken
+from tests.conftest import api_token, token_client, user_with_role
+from tests.factories import ImmutableComponentFactory, TeamFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/tokens/"
@@ -185,3 +188,87 @@ def test_nobody_revokes_someone_elses_token_from_the_page(client, viewer, operat
     assert client.post(f"/account/tokens/{token.pk}/revoke/").status_code == 404
     token.refresh_from_db()
     assert token.status == "active"
+
+
+# --- a token may not make a stronger token, nor manage other people's (issue 15, item 13) ------
+
+
+def _short_write_token(user, hours: int = 2) -> tuple[ApiToken, APIClient]:
+    token, secret = access_services.token_create(
+        user=user, name="short", scope="write", expires_at=timezone.now() + timedelta(hours=hours)
+    )
+    return token, _bearer(secret)
+
+
+def test_a_token_made_with_a_token_may_not_outlive_it(estate_admin):
+    parent, client = _short_write_token(estate_admin)
+    body = {"name": "long", "scope": "read", "expires_at": _in_future(365)}
+    refused = client.post(URL, body, format="json")
+    assert refused.status_code == 400
+    message = refused.json()["errors"]["expires_at"][0]
+    assert "may not outlive it" in message and parent.expires_at.strftime("%Y-%m-%dT%H:%M:%S") in message
+    assert ApiToken.objects.filter(user=estate_admin).count() == 1
+    within = {**body, "expires_at": (parent.expires_at - timedelta(minutes=5)).isoformat()}
+    assert client.post(URL, within, format="json").status_code == 201
+
+
+def test_a_feed_made_with_a_token_expires_with_it(estate_admin):
+    parent, client = _short_write_token(estate_admin)
+    created = client.post("/api/v1/feed-tokens/", {"name": "calendar"}, format="json")
+    assert created.status_code == 201, created.json()
+    feed_token = ApiToken.objects.get(scope="feed")
+    assert feed_token.expires_at <= parent.expires_at
+
+
+def test_a_token_may_not_make_a_token_of_a_wider_scope(estate_admin):
+    parent, _ = access_services.token_create(
+        user=estate_admin, name="reader", scope="read", expires_at=timezone.now() + timedelta(days=1)
+    )
+    with pytest.raises(ValidationError) as refused:
+        access_services.token_create(
+            user=estate_admin, name="w", scope="write", expires_at=timezone.now() + timedelta(hours=1), parent=parent
+        )
+    assert "read" in refused.value.message_dict["scope"][0]
+
+
+def test_a_session_may_still_make_a_long_token(api):
+    body = {"name": "long", "scope": "read", "expires_at": _in_future(300)}
+    assert api.post(URL, body, format="json").status_code == 201
+
+
+def test_a_limited_admin_sees_and_revokes_only_their_own_tokens(admin_user, viewer):
+    team = TeamFactory()
+    limited = user_with_role("admin-a", roles.ADMIN)
+    AccessScope.objects.create(user=limited).teams.add(team)
+    api_token(admin_user, "read")
+    api_token(viewer, "read")
+    client = token_client(limited, "write")
+    assert {t["owner"] for t in client.get(URL).json()["results"]} == {"admin-a"}
+    superusers = ApiToken.objects.get(user=admin_user)
+    assert client.post(f"{URL}{superusers.pk}/revoke/").status_code == 404
+    with pytest.raises(PermissionDenied):
+        access_services.token_revoke(token=superusers, actor=limited)
+    superusers.refresh_from_db()
+    assert superusers.status == "active"
+
+
+def test_only_a_superuser_revokes_a_superusers_token(admin_user, estate_admin):
+    api_token(admin_user, "read")
+    superusers = ApiToken.objects.get(user=admin_user)
+    refused = token_client(estate_admin, "write").post(f"{URL}{superusers.pk}/revoke/")
+    assert refused.status_code == 403 and refused.json()["detail"] == "Only a superuser may revoke a superuser's token."
+    superusers.refresh_from_db()
+    assert superusers.status == "active"
+    other = UserFactory(username="root2", is_superuser=True)
+    assert token_client(other, "write").post(f"{URL}{superusers.pk}/revoke/").status_code == 200
+
+
+def test_the_admin_sites_revoke_action_keeps_the_same_rule(client, admin_user, estate_admin):
+    api_token(admin_user, "read")
+    superusers = ApiToken.objects.get(user=admin_user)
+    client.force_login(estate_admin)
+    data = {"action": "revoke", "_selected_action": [superusers.pk]}
+    response = client.post("/admin/access/apitoken/", data, follow=True)
+    assert response.status_code == 200 and "Only a superuser may revoke" in response.content.decode()
+    superusers.refresh_from_db()
+    assert superusers.status == "active"

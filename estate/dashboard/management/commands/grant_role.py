@@ -3,6 +3,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from estate.access import roles
+from estate.audit.context import acting_as
 from estate.inventory.models import System, Team
 
 
@@ -22,7 +23,8 @@ class Command(BaseCommand):
             raise CommandError(f"No user {username!r}; create it first (manage.py createuser / the admin site).")
         teams = _by_slug(Team, team)
         systems = _by_slug(System, system)
-        roles.grant(user, role, teams=teams, systems=systems)
+        with acting_as("manage.py grant_role", via="command"):  # the trail names the command
+            roles.grant(user, role, teams=teams, systems=systems)
         where = ", ".join([*(f"team {t.slug}" for t in teams), *(f"system {s.slug}" for s in systems)])
         self.stdout.write(self.style.SUCCESS(f"{username} is now {role}" + (f" of {where}." if where else ".")))
 
