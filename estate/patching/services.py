@@ -6,13 +6,12 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from estate.access.models import ApiToken, TokenScope
-from estate.access.services import token_create, token_revoke
+from estate.access.services import token_create, token_expiry_limit, token_revoke
 from estate.audit.choices import AuditAction
 from estate.audit.services import audit_event, audit_record, audit_record_many
 from estate.core.errors import ApplicationError
@@ -403,7 +402,7 @@ def feed_token_create(*, user, name: str, filters: dict[str, Any]) -> FeedToken:
     """A new feed; its address's secret is on `.secret`, the only time anyone sees it."""
     clean = {k: str(v) for k, v in filters.items() if v and k in FEED_FILTERS}
     name = name.strip()[:100] or "Patch calendar"
-    expires_at = timezone.now() + timedelta(days=settings.API_TOKEN_MAX_DAYS)
+    expires_at = token_expiry_limit()  # made with a token: it may not outlive that token
     with transaction.atomic():
         api_token, secret = token_create(
             user=user, name=f"Calendar feed: {name}"[:100], scope=TokenScope.FEED, expires_at=expires_at
