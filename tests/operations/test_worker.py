@@ -174,3 +174,48 @@ def test_an_operation_created_while_the_broker_is_down_runs_once_it_is_back(work
     op = wait_for(lambda: finished(op.pk), sweep=True)
     assert op.state == OperationState.SUCCEEDED, op.error
     assert_replaced_exactly_once(op, component)
+
+
+def launched(op_id: int) -> bool:
+    return Replacement.objects.filter(operation_id=op_id, state=ReplacementState.LAUNCHED).exists()
+
+
+def pending_instances(component) -> int:
+    return Instance.objects.filter(component=component, state=InstanceState.PENDING).count()
+
+
+WAITS_LONG = {"batch_size": 2, "warmup_seconds": 3600, "health_timeout_seconds": 3600}
+
+
+def test_cancel_stops_a_real_worker_held_by_a_long_health_gate_at_once_and_frees_it(workers):
+    held, other = make_component(instances=2), make_component(instances=1)
+    workers("w1")  # one worker, one slot (-P solo): the slot is free again only if the cancel took effect
+    op = services.operation_start(component=held, kind=OperationKind.ROLL_COMPONENT, params=WAITS_LONG)
+    wait_for(lambda: launched(op.pk))
+    services.operation_cancel(operation=op)
+    asked = time.monotonic()
+    op = wait_for(lambda: finished(op.pk), timeout=15)
+    assert op.state == OperationState.CANCELLED, op.error
+    assert time.monotonic() - asked < 5
+    assert pending_instances(held) == 0
+    assert held.instances.filter(state=InstanceState.RUNNING).count() == 2  # the old ones, untouched
+    next_op = services.operation_start(
+        component=other, kind=OperationKind.ROLL_COMPONENT, params={"warmup_seconds": 0.1}
+    )
+    assert wait_for(lambda: finished(next_op.pk), timeout=30).state == OperationState.SUCCEEDED
+
+
+def test_cancel_then_a_worker_restart_leaves_no_new_instance_pending(workers):
+    component = make_component(instances=2)
+    first = workers("w1")
+    op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT, params=WAITS_LONG)
+    wait_for(lambda: launched(op.pk))
+    stop(first, signal.SIGKILL)
+    services.operation_cancel(operation=op)
+    assert pending_instances(component) == 2
+    workers("w2")
+    op = wait_for(lambda: finished(op.pk), timeout=60, sweep=True)
+    assert op.state == OperationState.CANCELLED, op.error
+    assert pending_instances(component) == 0
+    assert "unfinished new instance(s) terminated" in op.steps.last().message
+    assert component.instances.filter(state=InstanceState.RUNNING).count() == 2
