@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 
 from estate.access import roles
 from estate.access.models import AccessScope
+from estate.audit.choices import AuditAction
 from estate.audit.models import AuditEvent
 from estate.inventory.models import Instance
 from estate.telemetry.models import ComponentTelemetry, Event, Sample, StaleRollup
@@ -75,6 +76,14 @@ def test_a_team_token_cannot_taint_another_teams_instance(ours, theirs):
     assert sorted(body["errors"]) == ["1", "2", "3"]  # the item about its own component is not refused
     assert all("Outside the sender's scope" in e["component"][0] for e in body["errors"].values())
     assert _nothing_written(theirs) and _nothing_written(ours)  # all or nothing, as for any refused item
+
+
+def test_a_tokens_refused_batch_is_in_the_audit_trail(ours, theirs):
+    token = IngestTokenFactory(teams=[ours.team])
+    assert _bearer(token.raw).post(URL, _every_kind(theirs, "i-theirs"), format="json").status_code == 403
+    record = AuditEvent.objects.get(action=AuditAction.ACCESS_DENIED)
+    assert (record.actor, record.via) == (f"ingest-token:{token.name}", "ingest-token")
+    assert "outside the sender's scope" in record.message and record.changes["path"] == URL
 
 
 def test_a_component_named_by_slug_is_judged_the_same(ours, theirs):

@@ -22,6 +22,7 @@ from estate.telemetry.auth import (
     CanIngestTelemetry,
     IngestTokenAuthentication,
     principal_of,
+    record_token_refusal,
     sender_actor,
     sender_scope,
 )
@@ -56,6 +57,16 @@ class TelemetryIngestViewSet(viewsets.ViewSet):
         },
     )
     def create(self, request):
+        try:
+            return self._create(request)
+        except ApplicationError as error:
+            # The access-denied middleware names people; a machine token's refusal is recorded here,
+            # after the batch's transaction has rolled back.
+            if error.status == 403:
+                record_token_refusal(request, error.message)
+            raise
+
+    def _create(self, request):
         if _content_length(request) > settings.TELEMETRY_MAX_BODY_BYTES:
             metrics.BATCHES.labels("too_large").inc()
             return Response(
