@@ -18,9 +18,12 @@ from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from estate.audit.choices import AuditAction
 from estate.audit.context import acting_as
+from estate.audit.models import AuditEvent
+from estate.audit.services import audit_event, audit_record, audit_record_many
 from estate.core.cache import estate_changed
-from estate.core.services import validated_save
+from estate.core.services import field_values, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
 from estate.inventory.models import Component, Image, Instance
 from estate.operations import rolling
@@ -229,6 +232,41 @@ class Run:
             validated_save(component, message=f"By operation #{self.op.pk} ({self.op.get_kind_display().lower()}).")
         self.op.component.current_image_id = image_id
 
+    # --- instance changes, recorded ----------------------------------------------------------
+    # Providers write instance rows directly (they mirror an outside system); the engine records
+    # what changed, so no launch or termination escapes the audit trail.
+    def launch(self, rep: Replacement, image: Image | None) -> Instance:
+        instance = self.provider.launch(self.op, rep, image)
+        created = AuditEvent.objects.filter(
+            action=AuditAction.CREATE, object_type="inventory.instance", object_id=str(instance.pk)
+        )
+        if not created.exists():  # a repeated launch (after a crash) returns the instance already recorded
+            audit_record(action=AuditAction.CREATE, obj=instance, changes=field_values(instance), message=self.why())
+        return instance
+
+    def terminate(self, instances: list[Instance]) -> None:
+        self.recorded(instances, lambda: self.provider.terminate(self.op, instances))
+
+    def refresh(self, instances: list[Instance]) -> None:
+        self.recorded(instances, lambda: self.provider.refresh(self.op, instances))
+
+    def recorded(self, instances: list[Instance], call) -> None:
+        """Make the provider call; record each instance whose state it changed."""
+        ids = [i.pk for i in instances]
+        before = dict(Instance.objects.filter(pk__in=ids).values_list("pk", "state"))
+        call()
+        events = [
+            audit_event(
+                action=AuditAction.CHANGE, obj=i, changes={"state": [before[i.pk], i.state]}, message=self.why()
+            )
+            for i in Instance.objects.filter(pk__in=ids)
+            if i.pk in before and before[i.pk] != i.state
+        ]
+        audit_record_many(events)
+
+    def why(self) -> str:
+        return f"By operation #{self.op.pk} ({self.op.get_kind_display().lower()}), {self.provider.name} provider."
+
     # --- cancel ------------------------------------------------------------------------------
     def cancelled(self) -> None:
         """Stop now: take away the new instances of replacements that never finished, and say what was left."""
@@ -257,7 +295,7 @@ class Run:
             self.provider = TimedProvider(provider_for(self.op.component))
             self.provider.heartbeat = self.heartbeat
         news = [r.new_instance for r in reps]
-        self.provider.terminate(self.op, news)  # repeatable: a second worker may do it again
+        self.terminate(news)  # repeatable: a second worker may do it again
         Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
         return [i.external_id for i in news]
 
@@ -382,7 +420,7 @@ class Run:
             if rep.new_instance_id is None:
                 # Outside a transaction: a provider may wait for a callback that must see its request row.
                 # A crash before the save repeats the launch, which the provider keys on this replacement.
-                rep.new_instance = self.provider.launch(self.op, rep, image)
+                rep.new_instance = self.launch(rep, image)
                 rep.batch = number
                 rep.state = ReplacementState.LAUNCHED
                 rep.save(update_fields=["new_instance", "batch", "state", "updated_at"])
@@ -407,7 +445,7 @@ class Run:
         deadline = time.monotonic() + timeout
         while True:
             instances = self.new_instances(batch)
-            self.provider.refresh(self.op, instances)
+            self.refresh(instances)
             instances = self.new_instances(batch)
             down = [i for i in instances if i.health == Health.DOWN]
             if down:
@@ -440,7 +478,7 @@ class Run:
             go = [r for r in pending if r.old_instance_id not in healthy_olds]
             go += [r for r in pending if r.old_instance_id in healthy_olds][:allowed]
             if go:
-                self.provider.terminate(self.op, [r.old_instance for r in go])  # repeatable if we die here
+                self.terminate([r.old_instance for r in go])  # repeatable if we die here
                 Replacement.objects.filter(pk__in=[r.pk for r in go]).update(state=ReplacementState.DONE)
                 pending = [r for r in pending if r not in go]
                 continue
@@ -452,7 +490,7 @@ class Run:
     def roll_back(self, batch: list[Replacement], number: int) -> None:
         """Take the failed batch's new instances away, keep the old ones, and make their image current again."""
         reps = [r for r in batch if r.new_instance_id and r.state == ReplacementState.LAUNCHED]
-        self.provider.terminate(self.op, self.new_instances(reps))
+        self.terminate(self.new_instances(reps))
         Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
         previous = self.op.result.get("previous_image_id")
         if previous and previous != self.op.component.current_image_id:

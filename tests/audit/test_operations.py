@@ -130,3 +130,22 @@ def test_a_policy_records_what_it_starts_and_what_its_operation_changes_as_the_p
     engine.execute(operation.pk)
     [event] = _current_image_changes(component)
     assert event.actor == f"policy:{component.slug}" and list(event.changes) == ["current_image"]
+
+
+def test_a_roll_records_every_launch_and_state_change_of_its_instances(admin_user, settings):
+    settings.OPERATIONS_SANDBOX_FAILURE_RATE = 0
+    component = make_component(instances=2)
+    olds = set(component.instances.values_list("pk", flat=True))
+    operation = services.operation_start(
+        component=component, kind="roll_component", params={"warmup_seconds": 0}, requested_by=admin_user
+    )
+    engine.execute(operation.pk)
+    news = set(component.instances.exclude(pk__in=olds).values_list("pk", flat=True))
+    created = events(action=AuditAction.CREATE, object_type="inventory.instance")
+    assert {int(e.object_id) for e in created} == news
+    assert all(e.changes["state"] == "pending" and e.changes["image"] == component.current_image_id for e in created)
+    changed = events(action=AuditAction.CHANGE, object_type="inventory.instance")
+    states = {(int(e.object_id), tuple(e.changes["state"])) for e in changed}
+    assert states == {(pk, ("pending", "running")) for pk in news} | {(pk, ("running", "terminated")) for pk in olds}
+    assert {(e.actor, e.actor_id) for e in created + changed} == {("worker", admin_user.pk)}
+    assert all(f"operation #{operation.pk}" in e.message for e in created + changed)
