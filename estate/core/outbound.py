@@ -16,6 +16,7 @@ are never followed: a 3xx is returned to the caller as it is.
 from __future__ import annotations
 
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -38,6 +39,10 @@ METADATA_ADDRESSES = frozenset(
 )
 THIS_NETWORK = ipaddress.ip_network("0.0.0.0/8")  # Linux connects 0.0.0.0 to the local host
 NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Labels of letters, digits, hyphens (and underscores, which some internal names carry).
+HOST_NAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?)*$"
+)
 
 
 class OutboundRefused(Exception):
@@ -163,7 +168,20 @@ def _parse(url: str) -> tuple[str, str, int]:
         raise OutboundRefused("credentials do not belong in the URL; name a secret variable in secret_env instead")
     if not parts.hostname:
         raise OutboundRefused(f"{url!r} names no host")
-    return parts.scheme, parts.hostname.rstrip("."), port or DEFAULT_PORTS[parts.scheme]
+    host = parts.hostname.rstrip(".")
+    if _literal(host) is None and not _is_host_name(host):
+        raise OutboundRefused(f"{parts.hostname!r} is not a host name")
+    if port == 0:
+        raise OutboundRefused(f"{url!r}: port 0 is not a port to call")
+    return parts.scheme, host, port or DEFAULT_PORTS[parts.scheme]
+
+
+def _is_host_name(host: str) -> bool:
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return False
+    return bool(HOST_NAME.match(ascii_host))
 
 
 def resolve(host: str, port: int) -> list[IPAddress]:

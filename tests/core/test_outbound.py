@@ -132,10 +132,12 @@ def test_private_and_public_addresses_are_called_by_default(url):
     assert target.address == target.host
 
 
-def test_a_name_that_resolves_to_loopback_is_refused():
-    """localhost comes from /etc/hosts: a real resolution, no fake needed."""
-    with pytest.raises(outbound.OutboundRefused, match="localhost resolves to 127.0.0.1, a loopback address"):
-        outbound.check_url("http://localhost:8000/")
+@pytest.mark.parametrize("host", ["localhost", "127.1", "2130706433", "0x7f000001"])
+def test_a_name_that_resolves_to_loopback_is_refused(host):
+    """Real resolutions (/etc/hosts, the C library's shorthand numbers), no fake needed: what is
+    checked is every address the name resolves to, however it is spelt."""
+    with pytest.raises(outbound.OutboundRefused, match=f"{host} resolves to 127.0.0.1, a loopback address"):
+        outbound.check_url(f"http://{host}:8000/")
 
 
 def test_a_name_is_refused_when_any_of_its_answers_is_refused(dns):
@@ -171,6 +173,9 @@ def test_a_range_never_opens_the_metadata_address_only_naming_it_does(settings):
         ("https://user:secret@ci.example.com/", "credentials do not belong in the URL"),
         ("http:///path", "names no host"),
         ("http://10.0.0.1:99999/", "not a valid URL"),
+        ("http://10.0.0.1:0/", "port 0"),
+        ("http://exa mple.com/", "not a host name"),
+        ("http://%31%32%37.0.0.1/", "not a host name"),
         ("", "a URL is required"),
     ],
 )
