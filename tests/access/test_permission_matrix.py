@@ -22,8 +22,9 @@ from drf_spectacular.generators import SchemaGenerator
 from rest_framework.test import APIClient
 
 from estate.access import roles
-from estate.access.models import AccessScope, ApiToken
+from estate.access.models import AccessScope, AccessScopeTeam, ApiToken
 from estate.audit.models import AuditEvent
+from estate.inventory.models import System, Team
 from estate.operations import services as operation_services
 from estate.operations.models import ProviderConfig, RemediationPolicy
 from estate.patching import selectors as patching_selectors
@@ -341,3 +342,111 @@ def test_page(world, settings, name, route):
 
 def test_every_page_rule_names_a_real_page():
     assert set(PAGE_RULES) <= {name for name, _ in page_routes()}
+
+
+# --- sequences that change a scope, then act (issue 15, item 1) --------------------------------
+
+WRITES = ("POST", "PUT", "PATCH", "DELETE")
+# What a person may still do with an empty scope: their own tokens and feeds, the live check.
+PERSONAL_RULES = {PUBLIC, SELF, INGEST}
+
+
+def _limited(username: str, role: str, *, teams=(), systems=()):
+    user = user_with_role(username, role)
+    row = AccessScope.objects.create(user=user)
+    row.teams.set(teams)
+    row.systems.set(systems)
+    return user
+
+
+def _client(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+# Fields a copy of an object must not share with it (unique together with its neighbours).
+UNIQUE_FIELDS = {"name": "Copy", "slug": "copy", "external_id": "copy-1", "version": "9.9.9", "metric": "copy_ms"}
+
+
+def _valid_body(api, method: str, template: str, world: World) -> dict | None:
+    """A body the serializer accepts, so the request reaches the scope check: the world's object as
+    the API shows it (PUT: the same again; POST: a copy), or {} when there is none."""
+    if method == "DELETE":
+        return None
+    resource = template.removeprefix("/api/v1/").split("/")[0]
+    is_create = template == f"/api/v1/{resource}/"
+    if not (is_create and method == "POST") and method != "PUT" or resource not in world.ids:
+        return {}
+    shown = api.get(f"/api/v1/{resource}/{world.ids[resource]}/")
+    if shown.status_code != 200:
+        return {}
+    body = {k: v for k, v in shown.json().items() if v is not None}
+    return {**body, **{k: v for k, v in UNIQUE_FIELDS.items() if k in body}} if is_create else body
+
+
+def test_a_system_limited_admin_cannot_delete_its_own_system_and_stays_limited(world):
+    system = System.objects.get(pk=world.ids["systems"])
+    person = _limited("matrix-admin-sys", roles.ADMIN, systems=[system])
+    api = _session_api(person)
+    refused = api.delete(f"/api/v1/systems/{system.pk}/")
+    assert refused.status_code == 409 and "matrix-admin-sys; change their access first" in refused.json()["detail"]
+    assert _client(person).get(f"/admin/inventory/system/{system.pk}/delete/").status_code == 302  # no admin site
+    assert System.objects.filter(pk=system.pk).exists()
+    # Then acts: still inside the system, still outside the rest of the estate.
+    component = world.ids["components"]
+    assert api.patch(f"/api/v1/components/{component}/", {"description": "x"}, format="json").status_code == 200
+    assert api.post("/api/v1/tags/", {"name": "t", "slug": "t"}, format="json").status_code == 403
+    assert _client(person).get(f"/components/{component}/edit/").status_code == 200
+
+
+def test_an_unlimited_admin_cannot_delete_the_team_an_operator_is_limited_to(world):
+    team_a = Team.objects.get(slug="team-a")
+    admin = world.clients["admin"]
+    refused = admin.delete(f"/api/v1/teams/{team_a.pk}/")
+    assert refused.status_code == 409
+    assert refused.json()["detail"] == f"Team {team_a} limits the access of matrix-op-a; change their access first."
+    page = Client()
+    page.cookies = admin.cookies
+    assert "limits the access of matrix-op-a" in page.get(f"/admin/inventory/team/{team_a.pk}/delete/").content.decode()
+    page.post(f"/admin/inventory/team/{team_a.pk}/delete/", {"post": "yes"})
+    assert Team.objects.filter(pk=team_a.pk).exists()
+    # Then the operator acts on team B's component: still refused, in the API and on the page.
+    operator = world.clients["operator elsewhere"]
+    body = {"kind": "roll_component", "component": world.ids["components"]}
+    assert operator.post("/api/v1/operations/", body).status_code == 403
+    operator_page = Client()
+    operator_page.cookies = operator.cookies
+    refused_page = operator_page.post(f"/components/{world.ids['components']}/operations/", {"kind": "roll_component"})
+    assert refused_page.status_code == 403
+
+
+def test_a_scope_emptied_behind_the_services_back_refuses_every_write(world):
+    team_b = Team.objects.get(pk=world.ids["teams"])
+    person = _limited("matrix-admin-b", roles.ADMIN, teams=[team_b])
+    api = _session_api(person)
+    component = world.ids["components"]
+    assert api.patch(f"/api/v1/components/{component}/", {"description": "x"}, format="json").status_code == 200
+    AccessScopeTeam.objects.filter(accessscope__user=person).delete()  # the last team goes, by other means
+    wrong = []
+    for method, template in schema_operations():
+        if method not in WRITES or api_rule(method, template) in PERSONAL_RULES:
+            continue
+        if "{id}" in template and template.removeprefix("/api/v1/").split("/")[0] not in world.ids:
+            continue  # test_api_operation insists the world has one
+        body = world.bodies.get((method, template)) or _valid_body(api, method, template, world)
+        response = _attempt(api, method, _path(template, world.ids), body)
+        if response.status_code < 400 or response.status_code >= 500:
+            wrong.append(f"{method} {template}: {response.status_code}")
+    for name, route in page_routes():
+        if PAGE_RULES.get(name, (None, None))[1] not in (OPERATE, ADMIN) or "<" not in route:
+            continue  # the pages that change a named object
+        page = _client(person)
+        with transaction.atomic():
+            response = page.post(_page_url(route, world), {})
+            transaction.set_rollback(True)
+        if response.status_code != 403:
+            wrong.append(f"page {name}: {response.status_code}")
+    assert not wrong, "an empty scope let these through:\n" + "\n".join(wrong)
+    refused = api.patch(f"/api/v1/components/{component}/", {"description": "y"}, format="json")
+    assert refused.status_code == 403 and "scope is empty" in refused.json()["detail"]
