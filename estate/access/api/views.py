@@ -13,7 +13,9 @@ __all__ = ["schema"]  # imported for its schema extension
 
 
 class ApiTokenViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
-    """Personal API tokens. Yours; an admin sees and may revoke everyone's. The secret is shown once, on create."""
+    """Personal API tokens. Yours; an admin whose access covers the whole estate sees and may revoke
+    everyone's (a superuser's: only a superuser). The secret is shown once, on create; a token made
+    with a token lives no longer than it and opens no more."""
 
     serializer_class = ApiTokenSerializer
     filterset_fields = ["scope", "user"]
