@@ -228,7 +228,7 @@ def test_retries_go_to_the_same_pinned_address(dns, allow_loopback):
 # --- TLS: the connection is pinned, the certificate and SNI still name the host --------------
 
 
-def _certificates(tmp_path, name: str):
+def certificates(tmp_path, name: str):
     """A CA and a server certificate for `name` signed by it; returns (ca file, server context)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
@@ -268,7 +268,7 @@ def _certificates(tmp_path, name: str):
 
 
 def test_https_is_pinned_while_sni_and_the_certificate_check_use_the_name(dns, allow_loopback, tmp_path):
-    ca_file, context = _certificates(tmp_path, "ci.pinned.test")
+    ca_file, context = certificates(tmp_path, "ci.pinned.test")
     with Listener("127.0.0.1", tls=context) as ci:
         dns.answers["ci.pinned.test"] = [["127.0.0.1"], ["127.0.0.2"]]
         reply = outbound.request("GET", f"https://ci.pinned.test:{ci.port}/ping", verify=ca_file, timeout=5)
@@ -279,7 +279,7 @@ def test_https_is_pinned_while_sni_and_the_certificate_check_use_the_name(dns, a
 
 
 def test_https_to_a_host_whose_certificate_names_another_is_refused(dns, allow_loopback, tmp_path):
-    ca_file, context = _certificates(tmp_path, "someone-else.test")
+    ca_file, context = certificates(tmp_path, "someone-else.test")
     with Listener("127.0.0.1", tls=context) as ci:
         dns.answers["ci.pinned.test"] = [["127.0.0.1"]]
         with pytest.raises(requests.exceptions.SSLError):

@@ -5,6 +5,7 @@ controls (no DNS server answers here)."""
 
 from __future__ import annotations
 
+import socket
 import threading
 
 import pytest
@@ -17,7 +18,7 @@ from estate.operations.models import ProviderConfig
 from estate.operations.providers.base import ProviderError
 from estate.operations.providers.kubernetes import KubernetesProvider
 from estate.operations.providers.webhook import WebhookProvider
-from tests.core.test_outbound import Listener, dns  # noqa: F401 (dns is a fixture)
+from tests.core.test_outbound import FakeDNS, Listener, certificates
 from tests.factories import SystemFactory, TeamFactory, UserFactory
 from tests.operations.conftest import make_component
 from tests.operations.test_kubernetes_provider import ApiStub
@@ -36,6 +37,14 @@ def no_dispatch(monkeypatch):
 def nothing_allowed(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = ""
     settings.PROVIDER_SECRET_SCOPES = ""
+
+
+@pytest.fixture
+def dns(monkeypatch) -> FakeDNS:
+    """Answers the test's own host names (no DNS server here); every other name resolves for real."""
+    fake = FakeDNS(socket.getaddrinfo)
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    return fake
 
 
 def as_user(user) -> APIClient:
@@ -77,7 +86,7 @@ def test_a_config_pointing_at_a_refused_address_is_a_400_naming_the_setting(api,
     assert not ProviderConfig.objects.filter(component=component).exists()
 
 
-def test_a_name_that_resolves_to_loopback_is_refused_at_save(api, dns):  # noqa: F811
+def test_a_name_that_resolves_to_loopback_is_refused_at_save(api, dns):
     dns.answers["ci.sneaky.test"] = [["10.0.0.8", "127.0.0.1"]]
     component = make_component(instances=0, provider="webhook")
     response = api.post(URL, {"component": component.pk, "settings": {"url": "https://ci.sneaky.test/"}}, format="json")
@@ -149,7 +158,7 @@ def test_a_kubernetes_row_written_around_validation_never_reaches_loopback(setti
     assert listener.requests == []
 
 
-def test_an_address_that_changed_since_the_save_is_refused_at_the_call(api, settings, monkeypatch, dns):  # noqa: F811
+def test_an_address_that_changed_since_the_save_is_refused_at_the_call(api, settings, monkeypatch, dns):
     """Saved while the name answered an allowed address; by the call it answers an internal one."""
     settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
     settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_HOOK=*"
@@ -166,7 +175,7 @@ def test_an_address_that_changed_since_the_save_is_refused_at_the_call(api, sett
     assert ci.requests == [] and internal.requests == []
 
 
-def test_the_kubernetes_client_stays_on_the_address_it_checked(settings, monkeypatch, dns):  # noqa: F811
+def test_the_kubernetes_client_stays_on_the_address_it_checked(settings, monkeypatch, dns):
     """DNS rebinding against the kubernetes client: resolved once when the provider is made, every
     request of the rollout goes to that address, none to what the name answers later."""
     settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
@@ -192,6 +201,42 @@ def test_the_kubernetes_client_stays_on_the_address_it_checked(settings, monkeyp
     assert stub.auth == ["Bearer k8s-token"] * 3
     assert internal.requests == []
     assert dns.asked["k8s.rebind.test"] == 1
+
+
+def _tls_stub(tmp_path, name: str) -> tuple[ApiStub, str, list]:
+    """The API stub over TLS with a certificate for `name`; (stub, CA PEM, server names it was asked for)."""
+    ca_file, context = certificates(tmp_path, name)
+    stub, asked = ApiStub(), []
+    context.sni_callback = lambda sock, server_name, ctx: asked.append(server_name)
+    stub.server.socket = context.wrap_socket(stub.server.socket, server_side=True)
+    threading.Thread(target=stub.server.serve_forever, daemon=True).start()
+    with open(ca_file) as pem:
+        return stub, pem.read(), asked
+
+
+def test_the_kubernetes_client_is_pinned_over_tls_with_sni_and_certificate_on_the_name(
+    settings, monkeypatch, dns, tmp_path
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
+    settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_K8S=*"
+    monkeypatch.setenv("ESTATE_TEST_K8S", "k8s-token")
+    stub, ca_pem, asked = _tls_stub(tmp_path, "k8s.pinned.test")
+    port = stub.server.server_port
+    component = make_component(instances=0, provider="kubernetes")
+    try:
+        dns.answers["k8s.pinned.test"] = [["127.0.0.1"], ["127.0.0.2"]]
+        settings_ = {"host": f"https://k8s.pinned.test:{port}", "ca_cert": ca_pem, **K8S}
+        config = ProviderConfig.objects.create(component=component, settings=settings_, secret_env="ESTATE_TEST_K8S")
+        assert KubernetesProvider(config=config).rollout_status() == (3, 3, True)
+        # The same pinned address under a name its certificate does not carry: refused by TLS.
+        dns.answers["k8s.other.test"] = [["127.0.0.1"]]
+        config.settings = {**settings_, "host": f"https://k8s.other.test:{port}"}
+        with pytest.raises(ProviderError):
+            KubernetesProvider(config=config).rollout_status()
+    finally:
+        stub.server.shutdown()
+    assert asked[0] == "k8s.pinned.test" and stub.auth == ["Bearer k8s-token"]
+    assert dns.asked["k8s.pinned.test"] == 1
 
 
 # --- secrets, bound to scopes --------------------------------------------------------------

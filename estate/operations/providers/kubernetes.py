@@ -1,8 +1,9 @@
 """The kubernetes provider: a roll is a patch of the Deployment's pod template; Kubernetes replaces the pods.
 
-Connection settings come from the provider config (host, namespace, deployment, container) and the
-bearer token from the environment variable it names; nothing secret is stored. The host is checked
-and pinned by estate.core.outbound when the provider is made (once per run of an operation).
+Connection settings come from the provider config (host, namespace, deployment, container; optional
+ca_cert, the cluster CA's PEM, and verify_ssl) and the bearer token from the environment variable it
+names; nothing secret is stored. The host is checked and pinned by estate.core.outbound when the
+provider is made (once per run of an operation).
 """
 
 from __future__ import annotations
@@ -57,6 +58,8 @@ class KubernetesProvider(OperationProvider):
         target = _checked(settings["host"])
         configuration = _pinned_configuration(target)
         configuration.verify_ssl = settings.get("verify_ssl", True)
+        # The cluster's own CA (PEM), as a kubeconfig's certificate-authority-data holds it decoded.
+        configuration.ca_cert_data = settings.get("ca_cert") or None
         token = provider_secret(config, required=False)
         if token:
             configuration.api_key = {"authorization": token}
