@@ -242,12 +242,14 @@ class PinnedAdapter(HTTPAdapter):
 def retry(*, total: int, backoff_seconds: float = 0.0, statuses=(429, 500, 502, 503, 504)) -> Retry:
     """Retries of connection errors and the given statuses, never of a redirect (returned as it is).
 
-    Every method is retried: Estate's outbound requests carry their own idempotency key.
-    Retry-After is not obeyed: a peer could hold a worker for as long as it liked.
+    The first retry is immediate, then the waits are backoff_seconds, doubling (urllib3 waits
+    factor × 2^(n-1) from the second retry on). Every method is retried: Estate's outbound requests
+    carry their own idempotency key. Retry-After is not obeyed: a peer could hold a worker for as
+    long as it liked.
     """
     return Retry(
         total=total,
-        backoff_factor=backoff_seconds,
+        backoff_factor=backoff_seconds / 2,
         status_forcelist=statuses,
         allowed_methods=None,
         redirect=False,
