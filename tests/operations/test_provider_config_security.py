@@ -317,7 +317,7 @@ def test_a_binding_removed_after_the_save_stops_the_secret_at_use(settings, monk
 def test_a_malformed_binding_is_a_configuration_error(settings):
     from django.core.exceptions import ImproperlyConfigured
 
-    from estate.operations.providers.signing import secret_scopes
+    from estate.core.secrets import secret_scopes
 
     settings.PROVIDER_SECRET_SCOPES = "ESTATE_X=team:web,SECRET_KEY=*"
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY"):

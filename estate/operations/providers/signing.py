@@ -1,58 +1,20 @@
-"""HMAC-SHA256 signatures for the webhook provider (the same scheme both ways), and the secrets
-providers sign or authenticate with: environment variables, each bound to the scopes that may use it.
+"""The webhook provider's signatures and the secrets providers sign or authenticate with.
 
-A provider config names its secret by variable (secret_env); the variable must be bound, in
-PROVIDER_SECRET_SCOPES, to its component's team or system, or declared estate-wide ("*"):
-
-    PROVIDER_SECRET_SCOPES="ESTATE_WEB_K8S_TOKEN=team:web,
-        ESTATE_PAY_HOOK=team:payments system:checkout,ESTATE_SHARED_HOOK=*"   (one line)
-
-so an admin limited to one team cannot point a config of theirs at another team's token. The
-binding is checked when the config is saved and again whenever the secret is read (secret_from_env),
-so a row written around the model's validation still cannot read another scope's secret.
+Signing (HMAC-SHA256, one scheme both ways) and the binding of secret variables to scopes live in
+estate.core (signing, secrets), shared with every other sender. Here a provider config's scope is its
+component's team and system: a config may name a variable bound, in PROVIDER_SECRET_SCOPES, to that
+team or system, or declared estate-wide ("*"), so an admin limited to one team cannot point a config
+of theirs at another team's token. The binding is checked when the config is saved and again
+whenever the secret is read (secret_from_env), so a row written around the model's validation (or a
+binding removed since) still cannot read another scope's secret.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import os
-import re
+from estate.core import secrets
+from estate.core.signing import HEADER, sign, verify
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
-HEADER = "X-Estate-Signature"
-SETTING = "PROVIDER_SECRET_SCOPES"
-VARIABLE = re.compile(r"^ESTATE_[A-Z0-9_]+$")
-SCOPE = re.compile(r"^(\*|(team|system):[-a-zA-Z0-9_]+)$")
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, body: bytes, signature: str) -> bool:
-    return bool(secret) and hmac.compare_digest(sign(secret, body), signature or "")
-
-
-# --- secrets bound to scopes ---------------------------------------------------------------
-
-
-def _parse_entry(entry: str) -> tuple[str, frozenset[str]]:
-    name, _, scopes = entry.partition("=")
-    name, bound = name.strip(), frozenset(scopes.split())
-    if not VARIABLE.match(name) or not bound or not all(SCOPE.match(s) for s in bound):
-        raise ImproperlyConfigured(
-            f"{SETTING}: {entry.strip()!r} is not ESTATE_NAME=team:<slug> system:<slug> ... or ESTATE_NAME=*"
-        )
-    return name, bound
-
-
-def secret_scopes() -> dict[str, frozenset[str]]:
-    """{variable: {"team:web", "system:checkout", or "*"}} from PROVIDER_SECRET_SCOPES."""
-    value = getattr(settings, SETTING, "") or ""
-    return dict(_parse_entry(entry) for entry in value.split(",") if entry.strip())
+__all__ = ["HEADER", "component_scopes", "provider_secret", "secret_from_env", "secret_refusal", "sign", "verify"]
 
 
 def component_scopes(component) -> set[str]:
@@ -67,29 +29,14 @@ def component_scopes(component) -> set[str]:
 
 def secret_refusal(name: str, component) -> str | None:
     """Why `component`'s provider config may not use the secret variable `name`, or None when it may."""
-    if not VARIABLE.match(name or ""):
-        return "A variable named ESTATE_..., e.g. ESTATE_WEBHOOK_SECRET."
-    bound = secret_scopes().get(name)
-    if bound is None:
-        return (
-            f"{name} is not bound to any team or system; bind it in {SETTING} "
-            f"(e.g. {name}=team:<slug>, or {name}=* for every component)."
-        )
-    mine = component_scopes(component) if component is not None else set()
-    if "*" in bound or bound & mine:
-        return None
-    where = ", ".join(sorted(mine)) or "no team and no system"
-    return f"{name} is bound to {' '.join(sorted(bound))}, not to this component's scope ({where}); see {SETTING}."
+    return secrets.secret_refusal(name, component_scopes(component) if component is not None else set())
 
 
 def secret_from_env(config) -> str:
     """The secret named by the provider config, when its component may use it; never stored in the
-    database nor shown back. Checked here too: a row written around the model's validation (or a
-    binding removed since) still cannot read another scope's secret."""
+    database nor shown back."""
     name = getattr(config, "secret_env", "") if config else ""
-    if not name or secret_refusal(name, config.component):
-        return ""
-    return os.environ.get(name, "")
+    return secrets.secret_value(name, component_scopes(config.component)) if name else ""
 
 
 def provider_secret(config, *, required: bool) -> str:
