@@ -342,6 +342,11 @@ class Run:
         value = self.op.params.get(name)
         return default if value in (None, "") else value
 
+    def health_timeout(self) -> float:
+        """How long a wait may last; rows stored before the bound existed are held to it as well."""
+        timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
+        return min(timeout, settings.OPERATIONS_MAX_WAIT_SECONDS)
+
     def roll(self) -> None:
         if getattr(self.provider, "rolls_itself", False):
             self.rollout()
@@ -376,7 +381,7 @@ class Run:
             self.provider.start_rollout(self.op, image)
             self.save_result(rollout_started=True)
             log_step(self.op, f"Rollout onto {image.version} started with the {self.provider.name} provider.")
-        timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
+        timeout = self.health_timeout()
         deadline = time.monotonic() + timeout
         while True:
             self.keep_going()
@@ -441,7 +446,7 @@ class Run:
 
     def gate(self, batch: list[Replacement], number: int) -> None:
         """Wait until every new instance of the batch is healthy, or fail after the timeout."""
-        timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
+        timeout = self.health_timeout()
         deadline = time.monotonic() + timeout
         while True:
             instances = self.new_instances(batch)
@@ -465,7 +470,7 @@ class Run:
             desired=component.desired_instances or 0,
             min_healthy_percentage=int(self.param("min_healthy_percentage", 100)),
         )
-        timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
+        timeout = self.health_timeout()
         deadline = time.monotonic() + timeout
         pending = list(batch)
         while pending:

@@ -10,9 +10,10 @@ class OperationForm(forms.Form):
     """The parameters a person gives when starting an operation from a component's page."""
 
     kind = forms.ChoiceField(choices=OperationKind.choices)
-    batch_size = forms.IntegerField(min_value=1, initial=1, required=False)
-    min_healthy_percentage = forms.IntegerField(min_value=0, max_value=100, initial=100, required=False)
-    health_timeout_seconds = forms.IntegerField(min_value=1, required=False)
+    # The bounds are checked once, by the service (estate.operations.params); the page shows its refusal.
+    batch_size = forms.IntegerField(initial=1, required=False)
+    min_healthy_percentage = forms.IntegerField(initial=100, required=False)
+    health_timeout_seconds = forms.IntegerField(required=False)
     checkpoints = forms.CharField(required=False, help_text="Pause at these percentages, e.g. 25,50.")
     rollback = forms.BooleanField(required=False)
     instance_ids = forms.TypedMultipleChoiceField(coerce=int, required=False)
@@ -37,7 +38,8 @@ class OperationForm(forms.Form):
         data = self.cleaned_data
         if data["kind"] == OperationKind.REBUILD_IMAGE:
             return {}
-        params = {"batch_size": data.get("batch_size") or 1, "rollback": data.get("rollback", False)}
+        batch_size = data.get("batch_size")
+        params = {"batch_size": 1 if batch_size is None else batch_size, "rollback": data.get("rollback", False)}
         for name in ("min_healthy_percentage", "health_timeout_seconds"):
             if data.get(name) is not None:
                 params[name] = data[name]

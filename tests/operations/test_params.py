@@ -119,16 +119,22 @@ def test_the_api_answers_400_naming_the_parameter(api, params, name):
     assert not Operation.objects.exists()
 
 
-def test_the_browser_form_reports_the_bound_on_the_page(client, admin_user):
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("health_timeout_seconds", 1000000, "health_timeout_seconds must be between 0 and 3600 s; got 1000000."),
+        ("batch_size", 0, "batch_size must be between 1 and 1000; got 0."),
+        ("min_healthy_percentage", 101, "min_healthy_percentage must be between 0 and 100 %; got 101."),
+    ],
+)
+def test_the_browser_form_reports_the_services_bound_on_the_page(client, admin_user, field, value, message):
     component = make_component()
     client.force_login(admin_user)
     reply = client.post(
-        reverse("operation_create", args=[component.pk]),
-        {"kind": "roll_component", "health_timeout_seconds": 1000000, "batch_size": 1},
-        follow=True,
+        reverse("operation_create", args=[component.pk]), {"kind": "roll_component", field: value}, follow=True
     )
     assert reply.status_code == 200
-    assert "health_timeout_seconds must be between 0 and 3600 s; got 1000000." in reply.content.decode()
+    assert message in reply.content.decode()
     assert not Operation.objects.exists()
 
 
