@@ -25,6 +25,8 @@ MAX_SPAN = timedelta(hours=6)
 SETTLE = timedelta(seconds=120)
 LATE = timedelta(seconds=60)
 STALE_CHUNK = 500  # buckets re-aggregated per query
+# One run takes at most this many stale marks (a replayed day of data), the rest the next runs.
+STALE_PER_RUN = 20_000
 
 
 @dataclass
@@ -101,10 +103,11 @@ def rollup_stale(*, now: datetime) -> int:
 
 
 def _take_stale_marks() -> list[tuple]:
-    """Delete every stale-bucket mark and return them: two runs at once never take the same one."""
+    """Delete the oldest stale-bucket marks and return them: two runs at once never take the same one."""
     table = StaleRollup._meta.db_table
+    sql = f"DELETE FROM {table} WHERE id IN (SELECT id FROM {table} ORDER BY id LIMIT %s) RETURNING "  # noqa: S608
     with connection.cursor() as cursor:
-        cursor.execute(f"DELETE FROM {table} RETURNING component_id, name, bucket")  # noqa: S608
+        cursor.execute(sql + "component_id, name, bucket", [STALE_PER_RUN])
         rows = cursor.fetchall()
     convert = connection.ops.convert_datetimefield_value if connection.vendor != "postgresql" else None
     bucket = StaleRollup._meta.get_field("bucket")

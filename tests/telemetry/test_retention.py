@@ -124,3 +124,18 @@ def test_a_late_bucket_past_the_rollup_frontier_does_not_make_it_skip_buckets(sh
         rollup_and_purge()  # one run rolls at most six hours: only `first`
         rollup_and_purge()
     assert sorted(Rollup.objects.values_list("bucket", flat=True)) == [first, middle, last]
+
+
+def test_a_replayed_backlog_is_rolled_up_again_over_several_short_runs(shipper, monkeypatch):
+    monkeypatch.setattr("estate.telemetry.retention.STALE_PER_RUN", 1)
+    component = ImmutableComponentFactory()
+    Sample.objects.bulk_create([_sample(component, 1, T0), _sample(component, 1, T0 + timedelta(minutes=5))])
+    with time_machine.travel(T0 + timedelta(minutes=15), tick=False):
+        rollup_and_purge()
+        _send(shipper, component, 3, T0 + timedelta(minutes=1))
+        _send(shipper, component, 3, T0 + timedelta(minutes=6))
+        rollup_and_purge()
+        assert sorted(Rollup.objects.values_list("count", flat=True)) == [1, 2]
+        rollup_and_purge()
+    assert list(Rollup.objects.values_list("count", flat=True)) == [2, 2]
+    assert not StaleRollup.objects.exists()
