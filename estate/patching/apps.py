@@ -7,10 +7,13 @@ class PatchingConfig(AppConfig):
 
     def ready(self) -> None:
         from estate.core.panels import Panel, register_panel
+        from estate.core.services import register_delete_guard
         from estate.patching.findings import register_all
         from estate.patching.panels import component_panel
+        from estate.patching.services import refuse_planned_component_delete
 
         register_all()
+        register_delete_guard(refuse_planned_component_delete)
         register_panel(
             "component_detail",
             Panel(slug="patching", template="patching/panel_component.html", context=component_panel, order=20),

@@ -13,10 +13,11 @@ from django.utils import timezone
 from icalendar import Calendar, Event, vRecur
 
 from estate.core.errors import ApplicationError
-from estate.core.services import validated_save
+from estate.core.services import guard_write, validated_save
 from estate.inventory.models import Component
 from estate.patching.choices import OccurrenceStatus
 from estate.patching.models import ChangeFreeze, Occurrence, PatchWindow, WindowDeletion
+from estate.patching.recurrence import check_imported_rules
 
 PRODID = "-//Estate//Patch windows//EN"
 EVENT_FIELDS = ("title", "description", "start", "duration", "time_zone", "rrule", "paused", "change_kind",
@@ -143,15 +144,29 @@ def _as_utc(value) -> datetime:
 
 
 def _periods(calendar: Calendar, earliest: datetime, latest: datetime) -> list[tuple]:
-    """The periods from earliest to latest, one more than MAX_IMPORTED at most: expanding a rule as
-    fine as FREQ=MINUTELY over two years in full would hold the request for minutes."""
-    periods = []
-    for event in recurring_ical_events.of(calendar).after(earliest):
-        period = _period(event)
-        if period[3] > latest or len(periods) > MAX_IMPORTED:
-            break
-        periods.append(period)
-    return periods
+    """The periods from earliest to latest. Every rule is checked first, within bounds (recurrence.py): the
+    library expands without any, and its after() re-walks each series from its DTSTART page after page."""
+    check_imported_rules(_rules(calendar), earliest, latest, most=MAX_IMPORTED)
+    periods = [_period(event) for event in recurring_ical_events.of(calendar).between(earliest, latest)]
+    return sorted(periods, key=lambda period: (period[3], period[0]))
+
+
+def _rules(calendar: Calendar) -> list[tuple[str, str, datetime]]:
+    """(summary, rule, DTSTART as naive wall-clock time) of every RRULE and EXRULE of the calendar's events."""
+    found = []
+    for event in calendar.walk("VEVENT"):
+        for key in ("RRULE", "EXRULE"):
+            values = event.get(key)
+            for value in values if isinstance(values, list) else [values] if values is not None else []:
+                summary = str(event.get("SUMMARY", event.get("UID", "")))[:80]
+                found.append((summary, value.to_ical().decode(), _wall_clock(event["DTSTART"].dt)))
+    return found
+
+
+def _wall_clock(value) -> datetime:
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=None)
+    return datetime.combine(value, time.min)
 
 
 def _period(event) -> tuple[str, str, str, datetime, datetime]:
@@ -173,6 +188,8 @@ def freezes_import(*, content: bytes, scope: str = "all", environment=None, syst
     Each imported occurrence is keyed by its UID and start, so importing the same file again
     updates instead of duplicating.
     """
+    # Permission and scope before any parsing: a person the import refuses costs no expansion.
+    guard_write(ChangeFreeze(scope=scope, environment=environment, system=system))
     now = timezone.now()
     try:
         calendar = Calendar.from_ical(content)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from estate.core.models import TimeStampedModel
 from estate.inventory.models import Component, Environment, System
 from estate.patching.choices import ChangeKind, FreezeScope, ImpactKind, OccurrenceStatus
-from estate.patching.recurrence import is_first_occurrence, validate_rrule
+from estate.patching.recurrence import check_moment, is_first_occurrence, validate_rrule
 
 MIN_DURATION = timedelta(minutes=5)
 MAX_DURATION = timedelta(days=2)
@@ -73,11 +73,14 @@ class PatchWindow(TimeStampedModel):
         ]
         indexes = [models.Index(fields=["paused", "start", "series_end"])]
 
-    def scope_targets(self, m2m=None) -> list:
+    def scope_targets(self, m2m=None) -> list | None:
         components = (m2m or {}).get("components")
         if components is None:
             components = self.components.all() if self.pk else []
-        return [(c.team_id, c.system_id) for c in components]
+        targets = [(c.team_id, c.system_id) for c in components]
+        # A window over nothing belongs to no team: estate-wide, so a limited person may not touch it
+        # (all() of no targets would otherwise let anyone pause or delete it).
+        return targets or None
 
     def __str__(self) -> str:
         return self.title
@@ -93,7 +96,11 @@ class PatchWindow(TimeStampedModel):
         errors = {}
         if self.duration is not None and not (MIN_DURATION <= self.duration <= MAX_DURATION):
             errors["duration"] = ["A window lasts between 5 minutes and 2 days."]
-        if self.start and self.rrule and self.time_zone and not errors.get("rrule"):
+        try:
+            check_moment(self.start, "start")  # before any arithmetic on it: year 1 or 9999 overflows
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+        if self.start and self.rrule and self.time_zone and not errors:
             self._clean_first_occurrence(errors)
         steps = self.runbook
         if not isinstance(steps, list) or not all(isinstance(s, str) and s.strip() for s in steps):

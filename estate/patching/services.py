@@ -22,7 +22,7 @@ from estate.patching import selectors
 from estate.patching.choices import OccurrenceStatus
 from estate.patching.conflicts import ERROR, Conflict, Draft, find_conflicts, horizon
 from estate.patching.models import FeedToken, Occurrence, PatchWindow, Slot, WindowDeletion
-from estate.patching.recurrence import series_end
+from estate.patching.recurrence import check_moment, series_end
 
 log = logging.getLogger(__name__)
 
@@ -73,7 +73,17 @@ def window_check(*, data: dict[str, Any], window: PatchWindow | None = None) -> 
         if name in data:
             setattr(draft_window, name, data[name])
     _refuse_immutable(components)
+    _clean_schedule(draft_window)
     return find_conflicts(window_draft(draft_window, components))
+
+
+SCHEDULE_FIELDS = ("start", "duration", "time_zone", "rrule")
+
+
+def _clean_schedule(window: PatchWindow) -> None:
+    """A draft's schedule meets the model's rules (bounds of recurrence.py) before anything expands it."""
+    window.clean_fields(exclude=[f.name for f in PatchWindow._meta.fields if f.name not in SCHEDULE_FIELDS])
+    window.clean()
 
 
 @transaction.atomic
@@ -176,6 +186,21 @@ def window_set_paused(*, window: PatchWindow, paused: bool) -> PatchWindow:
     return window
 
 
+def refuse_planned_component_delete(obj) -> None:
+    """Delete guard: a component a patch window covers stays until it is taken out of the window, so no
+    window is left over nothing (which would read as estate-wide, or worse, as anyone's)."""
+    if not isinstance(obj, Component):
+        return
+    titles = sorted(PatchWindow.objects.filter(components=obj).values_list("title", flat=True).distinct())
+    if titles:
+        names = ", ".join(f"“{t}”" for t in titles[:5]) + (f" and {len(titles) - 5} more" if len(titles) > 5 else "")
+        raise ApplicationError(
+            f"{obj.name} is in patch window {names}: remove it from patch window {names} first.",
+            errors={"patch_windows": titles},
+            status=409,
+        )
+
+
 @transaction.atomic
 def window_delete(*, window: PatchWindow) -> None:
     guard_write(window)
@@ -191,6 +216,7 @@ def occurrence_materialise(window: PatchWindow, original_start: datetime) -> Occ
     row = selectors.occurrence_row(window, original_start)
     if row is None:
         raise ApplicationError("The window has no occurrence starting at that time.", status=404)
+    guard_write(row)  # scope first: a refused action stores no row (and moves no feed's ETag)
     if row.pk:
         return row
     row, _ = Occurrence.objects.get_or_create(
@@ -332,6 +358,7 @@ def occurrence_skip(*, occurrence: Occurrence, actor=None, notes: str = "", canc
 def occurrence_move(*, occurrence: Occurrence, start: datetime, actor=None) -> Occurrence:
     """Move one planned occurrence; the move is checked against the same conflict rules."""
     guard_write(occurrence)  # scope first: a refusal must not depend on the occurrence's state
+    check_moment(start, "start")
     occurrence = _locked(occurrence)
     _require(occurrence, (OccurrenceStatus.PLANNED,), "move")
     window = occurrence.window
@@ -401,6 +428,9 @@ def slots_refresh() -> int:
 def feed_token_create(*, user, name: str, filters: dict[str, Any]) -> FeedToken:
     """A new feed; its address's secret is on `.secret`, the only time anyone sees it."""
     clean = {k: str(v) for k, v in filters.items() if v and k in FEED_FILTERS}
+    if any("\x00" in value for value in clean.values()):
+        # PostgreSQL stores no NUL byte in text or jsonb: refused here, not a DataError (a 500) at the save.
+        raise ValidationError({"filters": ["A filter value may not contain a NUL byte."]})
     name = name.strip()[:100] or "Patch calendar"
     expires_at = token_expiry_limit()  # made with a token: it may not outlive that token
     with transaction.atomic():

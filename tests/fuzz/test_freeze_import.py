@@ -132,5 +132,13 @@ def test_a_rule_too_fine_to_expand_is_refused_without_expanding_it(admin_api, es
     soon = timezone.now() + timedelta(days=1)
     minutely = _event("m", _stamp(soon), _stamp(soon + timedelta(seconds=30)), rule="FREQ=MINUTELY")
     response = _post(admin_api, _calendar(minutely))
+    assert response.status_code == 400 and "FREQ=MINUTELY is finer than Estate allows" in response.json()["detail"]
+    assert not ChangeFreeze.objects.exists()
+
+
+def test_daily_rules_that_together_give_too_many_periods_are_refused_before_expanding(admin_api, estate):
+    soon = timezone.now() + timedelta(days=1)
+    daily = [_event(f"d{i}", _stamp(soon), _stamp(soon + timedelta(hours=1)), rule="FREQ=DAILY") for i in range(3)]
+    response = _post(admin_api, _calendar(*daily))
     assert response.status_code == 400 and "more than 2000 periods" in response.json()["detail"]
     assert not ChangeFreeze.objects.exists()

@@ -2,10 +2,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import ValidationError
@@ -16,12 +18,40 @@ from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.patching import ical, selectors, services
 from estate.patching.api import serializers
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+from estate.patching.recurrence import EARLIEST, HORIZON_YEARS, check_moment, moment_bounds
 
 MAX_RANGE = timedelta(days=400)
+# Values at the edges, so a schema-driven test (schemathesis's examples phase) reaches them: dates near
+# year 1 and 9999, an offset PostgreSQL cannot store, a NUL byte. Each is a 400 naming the parameter.
+EDGE_MOMENTS = {
+    "a day": "2027-03-02",
+    "a UTC time": "2027-03-02T12:00:00Z",
+    "year 1": "0001-01-01T00:00:00Z",
+    "year 1 west of UTC": "0001-01-01T00:00:00-05:00",
+    "year 9999": "9999-12-31T23:00:00Z",
+    "an offset of 23 hours": "2027-03-02T12:00:00+23:00",
+}
+NUL = "a\x00b"
 FILTER_PARAMS = [
-    OpenApiParameter(name, str, required=False)
+    OpenApiParameter(
+        name,
+        str,
+        required=False,
+        examples=[OpenApiExample("none", value=""), OpenApiExample("NUL byte (refused)", value=NUL)],
+    )
     for name in ("environment", "system", "team", "component", "change_kind")
 ]
+
+
+def _moment_param(name: str) -> OpenApiParameter:
+    return OpenApiParameter(
+        name,
+        str,
+        required=True,
+        description=f"ISO 8601 date or date-time (a date is midnight UTC), between {EARLIEST:%Y-%m-%d} and "
+        f"{HORIZON_YEARS} years from now; the range spans at most 400 days.",
+        examples=[OpenApiExample(label, value=value) for label, value in EDGE_MOMENTS.items()],
+    )
 
 
 def query_filters(params) -> dict:
@@ -42,10 +72,20 @@ def query_range(params) -> tuple[datetime, datetime]:
             value = parse_datetime(raw + "T00:00:00")
         if value is None:
             raise ValidationError({name: ["Give an ISO 8601 date or date-time."]})
-        bounds.append(value if value.tzinfo else value.replace(tzinfo=UTC))
+        # In UTC: PostgreSQL refuses offsets past ±15:59 (+23:00 was a DataError, a 500).
+        bounds.append(_in_range(value if value.tzinfo else value.replace(tzinfo=UTC), name))
     if not bounds[0] < bounds[1] or bounds[1] - bounds[0] > MAX_RANGE:
         raise ValidationError({"end": ["The range ends after it starts and spans at most 400 days."]})
     return bounds[0], bounds[1]
+
+
+def _in_range(value: datetime, name: str) -> datetime:
+    try:
+        value = value.astimezone(UTC)
+        check_moment(value, name)
+    except (OverflowError, DjangoValidationError):  # OverflowError: year 1 west of UTC, 9999 east of it
+        raise ValidationError({name: [moment_bounds()]}) from None
+    return value
 
 
 def occurrence_by_key(key: str, *, store: bool = True) -> Occurrence:
@@ -132,10 +172,7 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
     lookup_value_regex = r"\d+-\d+"
     pagination_class = None
 
-    @extend_schema(
-        parameters=[OpenApiParameter("start", str, required=True), OpenApiParameter("end", str, required=True)]
-        + FILTER_PARAMS
-    )
+    @extend_schema(parameters=[_moment_param("start"), _moment_param("end"), *FILTER_PARAMS])
     def list(self, request):
         start, end = query_range(request.query_params)
         windows = selectors.active_in(selectors.window_list(query_filters(request.query_params)), start, end)
@@ -151,7 +188,8 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
     def _act(self, request, key: str, do, status_code=status.HTTP_200_OK):
         if not request.user.has_perm("patching.change_occurrence"):
             self.permission_denied(request, message="You may not act on occurrences.")
-        row = do(occurrence_by_key(key))
+        with transaction.atomic():  # a refused action (403, 409) leaves no stored row behind either
+            row = do(occurrence_by_key(key))
         return Response(self._data(row), status=status_code)
 
     def _notes(self, request) -> str:
@@ -237,7 +275,13 @@ class FeedTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.
             return FeedToken.objects.none()
         return FeedToken.objects.filter(user=self.request.user).select_related("api_token")
 
-    @extend_schema(responses={201: serializers.FeedTokenCreatedSerializer})
+    @extend_schema(
+        responses={201: serializers.FeedTokenCreatedSerializer},
+        examples=[
+            OpenApiExample("team web", value={"name": "Team web", "filters": {"team": "web"}}, request_only=True),
+            OpenApiExample("NUL byte (refused)", value={"name": "Odd", "filters": {"team": NUL}}, request_only=True),
+        ],
+    )
     def create(self, request):
         body = serializers.FeedTokenSerializer(data=request.data)
         body.is_valid(raise_exception=True)
