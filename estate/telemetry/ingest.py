@@ -28,7 +28,7 @@ from estate.inventory.models import Component, Instance
 from estate.telemetry.choices import MUTATION_KINDS, ItemType
 from estate.telemetry.db import insert_rows, update_from_values
 from estate.telemetry.models import ComponentTelemetry, Event, Sample, StaleRollup
-from estate.telemetry.retention import floor_bucket, is_late
+from estate.telemetry.retention import floor_bucket, late_before
 
 if TYPE_CHECKING:
     from estate.access.scope import UserScope
@@ -57,8 +57,8 @@ class Item:
 
     def identity(self) -> tuple:
         """What makes two items of a batch the same item sent twice (a sample's value does not)."""
-        what = {ItemType.SAMPLE: (self.name,), ItemType.EVENT: (self.kind, self.message)}.get(self.type, ())
-        return (self.type, self.component_id, self.instance_id, self.ts, *what)
+        # name is "" but for samples, kind and message "" but for events: one tuple serves every type.
+        return (self.type, self.component_id, self.instance_id, self.ts, self.name, self.kind, self.message)
 
 
 PLURAL = {ItemType.HEARTBEAT: "heartbeats", ItemType.SAMPLE: "samples", ItemType.EVENT: "events"}
@@ -341,7 +341,8 @@ def _store_samples(items: list[Item], now: datetime) -> int:
 
 def _mark_stale_buckets(items: list[Item], now: datetime) -> None:
     """Note the closed buckets this batch adds samples to, so the next rollup aggregates them again."""
-    stale = {(i.component_id, i.name, floor_bucket(i.ts)) for i in items if is_late(i.ts, now)}
+    cutoff = late_before(now)
+    stale = {(i.component_id, i.name, floor_bucket(i.ts)) for i in items if i.ts < cutoff}
     insert_rows(StaleRollup, ("component_id", "name", "bucket"), sorted(stale))
 
 

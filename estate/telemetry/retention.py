@@ -40,9 +40,10 @@ def floor_bucket(moment: datetime) -> datetime:
     return datetime.fromtimestamp(int(moment.timestamp()) // BUCKET * BUCKET, tz=UTC)
 
 
-def is_late(ts: datetime, now: datetime) -> bool:
-    """Whether a sample at `ts`, stored `now`, may miss its bucket's first rollup."""
-    return floor_bucket(ts) < floor_bucket(now - LATE)
+def late_before(now: datetime) -> datetime:
+    """Samples stored `now` with a time before this may miss their bucket's first rollup: their
+    bucket closed more than LATE ago (a bucket boundary, so comparing the time is enough)."""
+    return floor_bucket(now - LATE)
 
 
 def rollup_and_purge(*, now: datetime | None = None) -> RetentionResult:
