@@ -49,7 +49,7 @@ def secret_refusal(name: str, scopes: set[str]) -> str | None:
         )
     if "*" in bound or bound & scopes:
         return None
-    where = ", ".join(sorted(scopes)) or "the whole estate"
+    where = ", ".join(sorted(scopes)) or "no team and no system"
     return f"{name} is bound to {' '.join(sorted(bound))}, not to this scope ({where}); see {SETTING}."
 
 

@@ -28,6 +28,8 @@ def send_webhook(payload: dict) -> dict:
         response = outbound.request("POST", payload["url"], data=body, headers=headers, timeout=TIMEOUT)
     except outbound.OutboundRefused as exc:
         raise PermanentFailure(f"{payload['url']}: {exc}") from exc
+    if response.is_redirect:  # never followed (it could lead anywhere): the route's URL is wrong
+        raise PermanentFailure(f"The receiver redirects to {response.headers.get('Location', '?')}; fix the URL.")
     if response.status_code in PERMANENT_STATUSES:
         raise PermanentFailure(f"The receiver answered {response.status_code}: {response.text[:300]}")
     response.raise_for_status()

@@ -12,6 +12,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from estate.core.errors import ApplicationError
+from estate.core.services import guard_write
 from estate.outbox import registry
 from estate.outbox.choices import MessageState
 from estate.outbox.models import OutboxMessage
@@ -116,7 +117,9 @@ def outbox_due(*, limit: int = 500) -> list[int]:
 
 
 def outbox_retry(*, message: OutboxMessage) -> OutboxMessage:
-    """Try a message that gave up once more, now (a person fixed the receiver)."""
+    """Try a message that gave up once more, now (a person fixed the receiver). Messages concern the
+    whole estate, so a role limited to some teams may read them but not retry them."""
+    guard_write(message)
     if message.state != MessageState.FAILED:
         raise ApplicationError("Only a message that gave up can be retried; the others are tried already.", status=409)
     OutboxMessage.objects.filter(pk=message.pk, state=MessageState.FAILED).update(

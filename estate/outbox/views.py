@@ -36,7 +36,8 @@ def outbox_retry(request, pk: int):
     message = get_object_or_404(OutboxMessage, pk=pk)
     try:
         services.outbox_retry(message=message)
-        messages.success(request, f"Message #{message.pk} will be sent again now.")
     except ApplicationError as exc:
         messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Message #{message.pk} will be sent again now.")
     return redirect("outbox_list")

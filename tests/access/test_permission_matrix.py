@@ -26,7 +26,11 @@ from estate.access.models import AccessScope, AccessScopeTeam, ApiToken
 from estate.audit.models import AuditEvent
 from estate.inventory.models import System, Team
 from estate.operations import services as operation_services
+from estate.notifications.models import NotificationRoute
 from estate.operations.models import ProviderConfig, RemediationPolicy
+from estate.outbox import services as outbox_services
+from estate.outbox.choices import MessageState
+from estate.outbox.models import OutboxMessage
 from estate.patching import selectors as patching_selectors
 from estate.patching.models import ChangeFreeze
 from estate.patching.services import feed_token_create
@@ -93,6 +97,7 @@ API_RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/operations/"): OPERATE,
     ("POST", "/api/v1/operations/{id}/cancel/"): OPERATE,
     ("POST", "/api/v1/operations/{id}/resume/"): OPERATE,
+    ("POST", "/api/v1/outbox/{id}/retry/"): OPERATE,
     **{
         ("POST", f"/api/v1/occurrences/{{id}}/{a}/"): OPERATE
         for a in ("start", "complete", "skip", "cancel", "move", "tick")
@@ -171,6 +176,10 @@ def world(settings) -> World:
         "remediation-policies": RemediationPolicy.objects.create(component=service).pk,
         "provider-configs": ProviderConfig.objects.create(component=service).pk,
         "feed-tokens": feed.pk, "tokens": token.pk,
+        "notification-routes": NotificationRoute.objects.create(
+            name="team-b", team=team_b, channel="email", emails="b@example.com", events=["operation_failed"]
+        ).pk,
+        "outbox": _failed_message().pk,
     }  # fmt: skip
     ids["audit"] = AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first()
     window_body = {"title": "Matrix", "components": [other_database.pk], "start": _future(30), "duration": "01:00:00",
@@ -191,6 +200,13 @@ def world(settings) -> World:
         clients[f"{scope} token"] = _bearer(api_token(admin, scope))
     clients["telemetry agent token"] = _bearer(IngestTokenFactory().raw)
     return World(ids=ids, bodies=bodies, clients=clients, feed_key=feed_key)
+
+
+def _failed_message() -> OutboxMessage:
+    """A side effect that gave up, so a retry has something to do."""
+    message = outbox_services.outbox_send(kind="notify.email", payload={"subject": "s", "text": "t", "to": []})
+    OutboxMessage.objects.filter(pk=message.pk).update(state=MessageState.FAILED, last_error="gave up")
+    return message
 
 
 def _session_api(user) -> APIClient:
@@ -275,6 +291,7 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "operation_create": (None, OPERATE),
     "operation_cancel": (None, OPERATE),
     "operation_resume": (None, OPERATE),
+    "outbox_retry": (None, OPERATE),
     "feed_token_create": (None, SELF),
     "feed_token_revoke": (None, OWN_WRITE),
     "token_list": (SELF, SELF),
@@ -304,7 +321,7 @@ def _page_url(route: str, world: World) -> str:
         return url.replace("<str:key>", world.feed_key)
     url = url.replace("<str:action>", "skip").replace("<str:key>", str(ids["occurrences"]))
     resource = {"components": "components", "windows": "patch-windows", "operations": "operations",
-                "feeds": "feed-tokens", "tokens": "tokens"}  # fmt: skip
+                "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox"}  # fmt: skip
     if "<int:pk>" in url:
         segment = next(s for s in reversed(url.split("<int:pk>")[0].strip("/").split("/")) if s in resource)
         url = url.replace("<int:pk>", str(ids[resource[segment]]))
