@@ -25,8 +25,8 @@ from estate.access import roles
 from estate.access.models import AccessScope, AccessScopeTeam, ApiToken
 from estate.audit.models import AuditEvent
 from estate.inventory.models import System, Team
-from estate.operations import services as operation_services
 from estate.notifications.models import NotificationRoute
+from estate.operations import services as operation_services
 from estate.operations.models import ProviderConfig, RemediationPolicy
 from estate.outbox import services as outbox_services
 from estate.outbox.choices import MessageState
