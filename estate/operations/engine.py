@@ -18,18 +18,16 @@ from django.db.models import Case, Count, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from estate.audit.choices import AuditAction
 from estate.audit.context import acting_as
-from estate.audit.models import AuditEvent
-from estate.audit.services import audit_event, audit_record, audit_record_many
 from estate.core.cache import estate_changed
-from estate.core.services import field_values, validated_save
+from estate.core.services import validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
 from estate.inventory.models import Component, Image, Instance
 from estate.operations import rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, OperationStep, Replacement
 from estate.operations.providers import ProviderError, provider_for
+from estate.operations.recording import RecordedProvider
 
 logger = logging.getLogger(__name__)
 
@@ -166,6 +164,11 @@ class Run:
         Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(result=self.op.result)
 
     # --- entry -------------------------------------------------------------------------------
+    def connect(self, *, heartbeat) -> None:
+        """The component's provider, timed, its instance changes recorded, renewing the lease as it waits."""
+        self.provider = RecordedProvider(TimedProvider(provider_for(self.op.component)))
+        self.provider.heartbeat = heartbeat
+
     def actor(self) -> str:
         """Who the worker's writes are recorded as: the policy that started the operation, else the worker."""
         return f"policy:{self.op.component.slug}" if self.op.policy else "worker"
@@ -178,8 +181,7 @@ class Run:
         try:
             try:
                 self.keep_going()
-                self.provider = TimedProvider(provider_for(self.op.component))
-                self.provider.heartbeat = self.keep_going
+                self.connect(heartbeat=self.keep_going)
                 if self.op.kind == OperationKind.REBUILD_IMAGE:
                     self.rebuild()
                 else:
@@ -232,41 +234,6 @@ class Run:
             validated_save(component, message=f"By operation #{self.op.pk} ({self.op.get_kind_display().lower()}).")
         self.op.component.current_image_id = image_id
 
-    # --- instance changes, recorded ----------------------------------------------------------
-    # Providers write instance rows directly (they mirror an outside system); the engine records
-    # what changed, so no launch or termination escapes the audit trail.
-    def launch(self, rep: Replacement, image: Image | None) -> Instance:
-        instance = self.provider.launch(self.op, rep, image)
-        created = AuditEvent.objects.filter(
-            action=AuditAction.CREATE, object_type="inventory.instance", object_id=str(instance.pk)
-        )
-        if not created.exists():  # a repeated launch (after a crash) returns the instance already recorded
-            audit_record(action=AuditAction.CREATE, obj=instance, changes=field_values(instance), message=self.why())
-        return instance
-
-    def terminate(self, instances: list[Instance]) -> None:
-        self.recorded(instances, lambda: self.provider.terminate(self.op, instances))
-
-    def refresh(self, instances: list[Instance]) -> None:
-        self.recorded(instances, lambda: self.provider.refresh(self.op, instances))
-
-    def recorded(self, instances: list[Instance], call) -> None:
-        """Make the provider call; record each instance whose state it changed."""
-        ids = [i.pk for i in instances]
-        before = dict(Instance.objects.filter(pk__in=ids).values_list("pk", "state"))
-        call()
-        events = [
-            audit_event(
-                action=AuditAction.CHANGE, obj=i, changes={"state": [before[i.pk], i.state]}, message=self.why()
-            )
-            for i in Instance.objects.filter(pk__in=ids)
-            if i.pk in before and before[i.pk] != i.state
-        ]
-        audit_record_many(events)
-
-    def why(self) -> str:
-        return f"By operation #{self.op.pk} ({self.op.get_kind_display().lower()}), {self.provider.name} provider."
-
     # --- cancel ------------------------------------------------------------------------------
     def cancelled(self) -> None:
         """Stop now: take away the new instances of replacements that never finished, and say what was left."""
@@ -292,10 +259,9 @@ class Run:
         if not reps:
             return []
         if self.provider is None:
-            self.provider = TimedProvider(provider_for(self.op.component))
-            self.provider.heartbeat = self.heartbeat
+            self.connect(heartbeat=self.heartbeat)
         news = [r.new_instance for r in reps]
-        self.terminate(news)  # repeatable: a second worker may do it again
+        self.provider.terminate(self.op, news)  # repeatable: a second worker may do it again
         Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
         return [i.external_id for i in news]
 
@@ -425,7 +391,7 @@ class Run:
             if rep.new_instance_id is None:
                 # Outside a transaction: a provider may wait for a callback that must see its request row.
                 # A crash before the save repeats the launch, which the provider keys on this replacement.
-                rep.new_instance = self.launch(rep, image)
+                rep.new_instance = self.provider.launch(self.op, rep, image)
                 rep.batch = number
                 rep.state = ReplacementState.LAUNCHED
                 rep.save(update_fields=["new_instance", "batch", "state", "updated_at"])
@@ -450,7 +416,7 @@ class Run:
         deadline = time.monotonic() + timeout
         while True:
             instances = self.new_instances(batch)
-            self.refresh(instances)
+            self.provider.refresh(self.op, instances)
             instances = self.new_instances(batch)
             down = [i for i in instances if i.health == Health.DOWN]
             if down:
@@ -483,7 +449,7 @@ class Run:
             go = [r for r in pending if r.old_instance_id not in healthy_olds]
             go += [r for r in pending if r.old_instance_id in healthy_olds][:allowed]
             if go:
-                self.terminate([r.old_instance for r in go])  # repeatable if we die here
+                self.provider.terminate(self.op, [r.old_instance for r in go])  # repeatable if we die here
                 Replacement.objects.filter(pk__in=[r.pk for r in go]).update(state=ReplacementState.DONE)
                 pending = [r for r in pending if r not in go]
                 continue
@@ -495,7 +461,7 @@ class Run:
     def roll_back(self, batch: list[Replacement], number: int) -> None:
         """Take the failed batch's new instances away, keep the old ones, and make their image current again."""
         reps = [r for r in batch if r.new_instance_id and r.state == ReplacementState.LAUNCHED]
-        self.terminate(self.new_instances(reps))
+        self.provider.terminate(self.op, self.new_instances(reps))
         Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
         previous = self.op.result.get("previous_image_id")
         if previous and previous != self.op.component.current_image_id:
