@@ -108,3 +108,10 @@ def test_a_refused_occurrence_action_on_the_page_stores_no_row(now, weekly, own_
     response = client.post(f"/patching/occurrences/{key}/start/")
     assert response.status_code == 403
     assert not Occurrence.objects.exists()
+
+
+def test_an_action_refused_for_the_occurrences_state_stores_no_row_either(api, weekly):
+    key = f"{weekly.pk}-{int(TOMORROW.timestamp())}"
+    response = api.post(f"/api/v1/occurrences/{key}/complete/", {}, format="json")  # still planned
+    assert response.status_code == 409
+    assert not Occurrence.objects.exists()
