@@ -267,8 +267,9 @@ class Run:
 
     def cancel_summary(self, done: int, terminated: list[str]) -> str:
         if self.op.kind == OperationKind.REBUILD_IMAGE:
-            built = f"image #{self.op.result['image_id']} was built but" if "image_id" in self.op.result else "no image"
-            return f"Cancelled; {built} not made current."
+            if "image_id" in self.op.result:
+                return f"Cancelled; image #{self.op.result['image_id']} was built but not made current."
+            return "Cancelled before an image was built."
         parts = [f"Cancelled after {done} of {self.op.progress_total} replacement(s)"]
         left = self.op.progress_total - done
         if left:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.utils import timezone
@@ -12,8 +14,9 @@ from estate.inventory.choices import InstanceState
 from estate.inventory.models import Instance
 from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
-from estate.operations.models import Operation, Replacement
+from estate.operations.models import Operation, ProviderConfig, Replacement
 from estate.operations.providers.sandbox import SandboxProvider
+from tests.operations.conftest import make_component
 
 pytestmark = pytest.mark.django_db
 
@@ -123,3 +126,45 @@ def test_cancel_during_a_rebuild_keeps_the_image_from_becoming_current(component
     assert op.state == OperationState.CANCELLED
     assert component.current_image_id == before
     assert op.steps.last().message == f"Cancelled; image #{op.result['image_id']} was built but not made current."
+
+
+class SilentCI:
+    """A CI/CD that accepts every request (202) and never calls back: the provider waits for it."""
+
+    def __init__(self):
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers["Content-Length"]))
+                self.send_response(202)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hooks/estate"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def silent_ci(settings, monkeypatch):
+    settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
+    settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_CANCEL_SECRET=*"
+    settings.OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = TIMEOUT
+    monkeypatch.setenv("ESTATE_TEST_CANCEL_SECRET", "shared-secret")
+    ci = SilentCI()
+    yield ci
+    ci.server.shutdown()
+
+
+def test_cancel_stops_a_provider_waiting_for_its_callback_at_the_next_poll(silent_ci, cancel_at_first_wait):
+    component = make_component(instances=2, provider="webhook")
+    ProviderConfig.objects.create(
+        component=component, settings={"url": silent_ci.url}, secret_env="ESTATE_TEST_CANCEL_SECRET"
+    )
+    op = services.operation_start(component=component, kind=OperationKind.REBUILD_IMAGE)
+    op, took = run(op)
+    assert cancel_at_first_wait == [OperationState.CANCELLING]
+    assert op.state == OperationState.CANCELLED, op.error
+    assert took < 1
+    assert op.steps.last().message == "Cancelled before an image was built."
