@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from estate.access.api.urls import router as access_router
 from estate.audit.api.urls import router as audit_router
+from estate.catalog.api.urls import router as catalog_router
 from estate.dashboard.api.urls import router as dashboard_router
 from estate.inventory.api.urls import router as inventory_router
 from estate.operations.api.urls import router as operations_router
@@ -23,6 +24,7 @@ APP_ROUTERS = (
     dashboard_router,
     access_router,
     audit_router,
+    catalog_router,
 )
 for app_router in APP_ROUTERS:
     router.registry.extend(app_router.registry)

@@ -83,6 +83,7 @@ INSTALLED_APPS = [
     "estate.operations",
     "estate.dashboard",
     "estate.access",
+    "estate.catalog",
 ]
 
 MIDDLEWARE = [
@@ -261,6 +262,11 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # --- REST API ------------------------------------------------------------------------------
 API_BULK_LIMIT = env_int("API_BULK_LIMIT", 1000)
+# Catalog as code (estate.catalog): bounds on one plan or apply.
+CATALOG_MAX_BYTES = env_int("CATALOG_MAX_BYTES", 8 * 1024 * 1024)
+CATALOG_MAX_DOCUMENTS = env_int("CATALOG_MAX_DOCUMENTS", 1000)
+CATALOG_MAX_OBJECTS = env_int("CATALOG_MAX_OBJECTS", 50000)
+CATALOG_MAX_ALIASES = env_int("CATALOG_MAX_ALIASES", 100)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # A script's token header is judged before any session cookie it may also carry.

@@ -34,6 +34,7 @@ urlpatterns = [
     path("", include("estate.outbox.urls")),
     path("", include("estate.audit.urls")),
     path("", include("estate.access.urls")),
+    path("", include("estate.catalog.urls")),
 ]
 
 # An /api/ URL no route matches answers JSON in the one error shape, not the HTML page.
