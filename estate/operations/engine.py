@@ -270,14 +270,17 @@ class Run:
             if "image_id" in self.op.result:
                 return f"Cancelled; image #{self.op.result['image_id']} was built but not made current."
             return "Cancelled before an image was built."
-        parts = [f"Cancelled after {done} of {self.op.progress_total} replacement(s)"]
-        left = self.op.progress_total - done
-        if left:
-            parts.append(f"{left} instance(s) left as they were")
+        total = self.op.progress_total
+        if self.op.result.get("rollout_started"):
+            return (
+                f"Cancelled after {done} of {total} updated; Estate stopped following the rollout, and the "
+                "Deployment keeps rolling unless you pause it (kubectl rollout pause)."
+            )
+        parts = [f"Cancelled after {done} of {total} replacement(s)"]
+        if total - done:
+            parts.append(f"{total - done} instance(s) left as they were")
         if terminated:
             parts.append(f"unfinished new instance(s) terminated: {', '.join(terminated)}")
-        if self.op.result.get("rollout_started"):
-            parts.append("the Deployment keeps rolling unless you pause it (kubectl rollout pause)")
         return "; ".join(parts) + "."
 
     # --- roll / replace ----------------------------------------------------------------------

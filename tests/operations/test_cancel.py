@@ -17,6 +17,7 @@ from estate.operations.choices import OperationKind, OperationState, Replacement
 from estate.operations.models import Operation, ProviderConfig, Replacement
 from estate.operations.providers.sandbox import SandboxProvider
 from tests.operations.conftest import make_component
+from tests.operations.test_kubernetes_provider import ApiStub, k8s_component
 
 pytestmark = pytest.mark.django_db
 
@@ -168,3 +169,26 @@ def test_cancel_stops_a_provider_waiting_for_its_callback_at_the_next_poll(silen
     assert op.state == OperationState.CANCELLED, op.error
     assert took < 1
     assert op.steps.last().message == "Cancelled before an image was built."
+
+
+def test_cancel_while_following_a_kubernetes_rollout_says_the_deployment_keeps_rolling(
+    settings, monkeypatch, cancel_at_first_wait
+):
+    settings.OUTBOUND_ALLOWED_NETWORKS = "127.0.0.1/32"
+    settings.PROVIDER_SECRET_SCOPES = "ESTATE_TEST_K8S_TOKEN=*"
+    api = ApiStub()
+    api.replicas = 1000  # one pod per status read: far from finished when the cancel comes
+    threading.Thread(target=api.server.serve_forever, daemon=True).start()
+    try:
+        op = start(k8s_component(api, monkeypatch), health_timeout_seconds=TIMEOUT)
+        op, took = run(op)
+    finally:
+        api.server.shutdown()
+    assert op.state == OperationState.CANCELLED, op.error
+    assert took < 1
+    assert 0 < op.progress_done < 1000 and op.progress_total == 1000
+    message = op.steps.last().message
+    assert message == (
+        f"Cancelled after {op.progress_done} of 1000 updated; Estate stopped following the rollout, and the "
+        "Deployment keeps rolling unless you pause it (kubectl rollout pause)."
+    )
