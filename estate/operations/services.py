@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from estate.audit.choices import AuditAction
@@ -16,7 +17,7 @@ from estate.audit.services import audit_record
 from estate.core.errors import ApplicationError
 from estate.core.services import guard_write, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
-from estate.inventory.models import Component, Image
+from estate.inventory.models import Component, Image, Instance
 from estate.operations import params as operation_params
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
 from estate.operations.engine import log_step
@@ -198,21 +199,31 @@ def operation_resume(*, operation: Operation, user=None) -> Operation:
 
 
 def refuse_delete_with_active_operation(obj) -> None:
-    """Delete guard: a component may not go while an operation works on it.
+    """Delete guard: a component, or an instance being replaced or launched, may not go while an
+    operation works on it.
 
-    The operation would vanish with it (cascade) and a real provider's new instances would be left
-    behind. The component row is locked first, so an operation started at the same moment either
-    commits before this check sees it or waits for the delete and then finds no component.
+    The operation (or its record of the replacement) would vanish with it (cascade) and a real
+    provider's new instances would be left behind. The component row is locked first, so an
+    operation started at the same moment either commits before this check sees it or waits for the
+    delete and then finds no component.
     """
-    if not isinstance(obj, Component) or obj.pk is None:
+    if obj.pk is None:
         return
-    list(Component.objects.select_for_update().filter(pk=obj.pk).values_list("pk", flat=True))
-    active = Operation.objects.filter(component_id=obj.pk, state__in=ACTIVE_STATES).first()
+    if isinstance(obj, Component):
+        list(Component.objects.select_for_update().filter(pk=obj.pk).values_list("pk", flat=True))
+        active = Operation.objects.filter(component_id=obj.pk, state__in=ACTIVE_STATES).first()
+        what = "the component"
+    elif isinstance(obj, Instance):
+        touching = Q(replacements__old_instance=obj) | Q(replacements__new_instance=obj)
+        active = Operation.objects.filter(touching, state__in=ACTIVE_STATES).first()
+        what = "the instance"
+    else:
+        return
     if active is not None:
         raise _refuse(
-            f"{obj.name} has an operation in progress ({active.get_kind_display().lower()} #{active.pk}, "
+            f"{obj} is part of an operation in progress ({active.get_kind_display().lower()} #{active.pk}, "
             f"{active.get_state_display().lower()}); cancel it and wait until it has stopped before deleting "
-            "the component.",
+            f"{what}.",
             status=409,
         )
 

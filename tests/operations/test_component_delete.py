@@ -1,4 +1,5 @@
-"""A component with an operation in progress cannot be deleted: the operation would vanish with it."""
+"""A component (or an instance being replaced) with an operation in progress cannot be deleted: the
+operation, or its record of the replacement, would vanish with it."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from estate.audit.choices import AuditAction
 from estate.audit.models import AuditEvent
 from estate.inventory.models import Component
 from estate.operations import services
-from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
-from estate.operations.models import Operation
+from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, ReplacementState
+from estate.operations.models import Operation, Replacement
+from tests.factories import InstanceFactory
 from tests.operations.conftest import make_component
 
 pytestmark = pytest.mark.django_db
@@ -53,5 +55,21 @@ def test_the_delete_button_says_why_on_the_page_instead_of_failing(client, admin
     reply = client.post(reverse("component_delete", args=[op.component_id]), follow=True)
     assert reply.status_code == 200
     assert reply.redirect_chain[-1][0] == op.component.get_absolute_url()
-    assert "has an operation in progress" in reply.content.decode()
+    assert "is part of an operation in progress" in reply.content.decode()
     assert Component.objects.filter(pk=op.component_id).exists()
+
+
+def test_the_api_refuses_to_delete_an_instance_an_active_operation_replaces_or_launched(api):
+    op = operation_in(OperationState.RUNNING)
+    old = op.component.instances.first()
+    new = InstanceFactory(component=op.component, external_id="new-1")
+    Replacement.objects.create(operation=op, old_instance=old, new_instance=new, state=ReplacementState.LAUNCHED)
+    for instance in (old, new):
+        reply = api.delete(f"/api/v1/instances/{instance.pk}/")
+        assert reply.status_code == 409, reply.content
+        assert (
+            f"{instance.external_id} is part of an operation in progress (roll component #{op.pk}"
+            in (reply.json()["detail"])
+        )
+    Operation.objects.filter(pk=op.pk).update(state=OperationState.CANCELLED)
+    assert api.delete(f"/api/v1/instances/{new.pk}/").status_code == 204
