@@ -198,6 +198,7 @@ CELERY_BEAT_SCHEDULE: dict = {
     "patching-start-due": {"task": "estate.patching.tasks.start_due_occurrences", "schedule": 60.0},
     "patching-flag-overdue": {"task": "estate.patching.tasks.flag_overdue_occurrences", "schedule": 60.0},
     "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
+    "patching-extend-silences": {"task": "estate.patching.tasks.extend_silences", "schedule": 60.0},
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
     # outbox: retries whose time has come, and sends whose worker died
     "outbox-deliver-due": {"task": "estate.outbox.tasks.deliver_due", "schedule": 15.0},
@@ -391,6 +392,12 @@ TELEMETRY_ROLLUP_RETENTION_DAYS = env_int("TELEMETRY_ROLLUP_RETENTION_DAYS", 400
 TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS = env_int("TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS", 400)
 TELEMETRY_IDEMPOTENCY_HOURS = env_int("TELEMETRY_IDEMPOTENCY_HOURS", 24)
 TELEMETRY_DEFAULT_GRACE_SECONDS = env_int("TELEMETRY_DEFAULT_GRACE_SECONDS", 60)
+# Intake (OTLP, remote_write): the environment of a resource or series that names none, and the
+# series labels that name the environment, component and instance in remote_write.
+TELEMETRY_DEFAULT_ENVIRONMENT = env_str("TELEMETRY_DEFAULT_ENVIRONMENT", "")
+TELEMETRY_PROMETHEUS_ENVIRONMENT_LABEL = env_str("TELEMETRY_PROMETHEUS_ENVIRONMENT_LABEL", "environment")
+TELEMETRY_PROMETHEUS_COMPONENT_LABEL = env_str("TELEMETRY_PROMETHEUS_COMPONENT_LABEL", "job")
+TELEMETRY_PROMETHEUS_INSTANCE_LABEL = env_str("TELEMETRY_PROMETHEUS_INSTANCE_LABEL", "instance")
 PROMETHEUS_URL = env_str("PROMETHEUS_URL")
 PROMETHEUS_TIMEOUT_SECONDS = env_int("PROMETHEUS_TIMEOUT_SECONDS", 5)
 # /metrics is open when empty (scraped on a private network); else it wants "Authorization: Bearer <token>".
@@ -402,6 +409,8 @@ OUTBOX_MAX_ATTEMPTS = env_int("OUTBOX_MAX_ATTEMPTS", 12)
 OUTBOX_BACKOFF_SECONDS = env_int("OUTBOX_BACKOFF_SECONDS", 10)
 OUTBOX_BACKOFF_MAX_SECONDS = env_int("OUTBOX_BACKOFF_MAX_SECONDS", 900)
 OUTBOX_LEASE_SECONDS = env_int("OUTBOX_LEASE_SECONDS", 120)
+# Where people reach Estate: links in notifications and reminders are made absolute with it.
+PUBLIC_URL = env_str("PUBLIC_URL", "http://127.0.0.1:8000").rstrip("/")
 
 # --- patching ------------------------------------------------------------------------------
 # How far ahead conflicts are checked and slots are held for the database's exclusion constraint.

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
+
 from estate.inventory.models import Component
 from estate.notifications import handlers
 from estate.notifications.choices import Channel
 from estate.notifications.models import NotificationRoute, email_list
 from estate.outbox.services import outbox_send
+
+
+def absolute(path: str) -> str:
+    """A link people can open from a chat or a mail: PUBLIC_URL and the path."""
+    return f"{settings.PUBLIC_URL}{path}"
 
 
 def routes_for(event: str, team_ids: set[int]) -> list[NotificationRoute]:

@@ -143,6 +143,9 @@ class Occurrence(TimeStampedModel):
     overdue_at = models.DateTimeField(null=True, blank=True, help_text="When it was flagged as not closed in time.")
     reminded_at = models.DateTimeField(null=True, blank=True)
     silence_ids = models.JSONField(default=list, blank=True)
+    silenced_until = models.DateTimeField(
+        null=True, blank=True, help_text="When the Alertmanager silence ends; extended while the occurrence overruns."
+    )
 
     class Meta:
         ordering = ["start", "pk"]

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from estate.access.models import ApiToken, TokenScope
@@ -282,10 +283,40 @@ def occurrence_start(*, occurrence: Occurrence, actor=None) -> Occurrence:
         )
     ids = _component_ids(occurrence)
     components_enter_maintenance(ids, occurrence)
+    if claimed:
+        _announce(occurrence, started=True)
+    return occurrence
+
+
+def _impact_text(occurrence: Occurrence) -> str:
+    window = occurrence.window
+    impact = window.get_impact_kind_display()
+    if window.impact_seconds:
+        impact += f" for about {window.impact_seconds} s"
+    return f"{occurrence.start:%Y-%m-%d %H:%M} – {occurrence.end:%Y-%m-%d %H:%M} UTC. Expected impact: {impact}."
+
+
+def _announce(occurrence: Occurrence, *, started: bool) -> None:
+    """Silence (or unsilence) alerts and tell the owners, in the outbox, with the change."""
+    from estate.notifications.choices import NotificationEvent
+    from estate.notifications.services import absolute, notify
     from estate.patching import alerting
 
-    transaction.on_commit(lambda: alerting.silence_occurrence(occurrence.pk))
-    return occurrence
+    if started:
+        alerting.silence_queue(occurrence)
+    else:
+        alerting.expire_queue(occurrence)
+    event = NotificationEvent.WINDOW_STARTED if started else NotificationEvent.WINDOW_ENDED
+    verb = "started" if started else f"ended ({occurrence.get_status_display().lower()})"
+    notify(
+        event=event,
+        key=f"occurrence-{occurrence.pk}-{event}-{int((occurrence.started_at or timezone.now()).timestamp())}",
+        subject=f"Patch window “{occurrence.window.title}” {verb}",
+        text=_impact_text(occurrence),
+        component_ids=_component_ids(occurrence),
+        link=absolute(reverse("occurrence_detail", args=[occurrence.key])),
+        include_dependents=True,
+    )
 
 
 @transaction.atomic
@@ -313,15 +344,8 @@ def occurrence_close(
         occurrence.steps_done = _steps(occurrence, steps_done)
     validated_save(occurrence, action=AuditAction.OCCURRENCE_FAILED if failed else AuditAction.OCCURRENCE_COMPLETED)
     components_leave_maintenance(_component_ids(occurrence))
-    _expire_silences_on_commit(occurrence)
+    _announce(occurrence, started=False)
     return occurrence
-
-
-def _expire_silences_on_commit(occurrence: Occurrence) -> None:
-    if occurrence.silence_ids:
-        from estate.patching import alerting
-
-        transaction.on_commit(lambda: alerting.expire_silences(occurrence.pk))
 
 
 def _steps(occurrence: Occurrence, steps: list[int]) -> list[int]:

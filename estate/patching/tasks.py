@@ -16,6 +16,11 @@ def flag_overdue_occurrences() -> int:
 
 
 @shared_task
+def extend_silences() -> int:
+    return alerting.silences_extend()
+
+
+@shared_task
 def send_reminders() -> int:
     return alerting.reminders_send()
 

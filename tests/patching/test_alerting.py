@@ -18,6 +18,10 @@ import requests
 from django.core import mail
 from django.utils import timezone
 
+from estate.core.signing import sign
+from estate.outbox import services as outbox
+from estate.outbox.choices import MessageState
+from estate.outbox.models import OutboxMessage
 from estate.patching import alerting, services, tasks
 from estate.patching.models import Occurrence
 from tests.factories import ImmutableComponentFactory
@@ -33,14 +37,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def alertmanager_url(tmp_path_factory):
+def send_outbox() -> list[str]:
+    """What a worker woken by the outbox would do now: send every message that is due."""
+    return [outbox.outbox_deliver(pk) for pk in outbox.outbox_due()]
+
+
+def start_alertmanager(folder, port: int) -> subprocess.Popen:
     if not ALERTMANAGER:
         pytest.skip("needs Alertmanager: apt-get install prometheus-alertmanager")
-    folder = tmp_path_factory.mktemp("alertmanager")
     config = folder / "alertmanager.yml"
     config.write_text('route:\n  receiver: "null"\nreceivers:\n  - name: "null"\n')
-    port = _free_port()
     process = subprocess.Popen(  # noqa: S603 - fixed arguments
         [
             ALERTMANAGER,
@@ -52,19 +58,27 @@ def alertmanager_url(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    url = f"http://127.0.0.1:{port}"
     for _ in range(100):
         try:
-            if requests.get(f"{url}/-/ready", timeout=1).ok:
-                break
+            if requests.get(f"http://127.0.0.1:{port}/-/ready", timeout=1).ok:
+                return process
         except requests.ConnectionError:
             time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("Alertmanager did not become ready")
-    yield url
+    process.kill()
+    pytest.fail("Alertmanager did not become ready")
+
+
+def stop(process: subprocess.Popen) -> None:
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def alertmanager_url(tmp_path_factory):
+    port = _free_port()
+    process = start_alertmanager(tmp_path_factory.mktemp("alertmanager"), port)
+    yield f"http://127.0.0.1:{port}"
+    stop(process)
 
 
 def _silence(url: str, silence_id: str) -> dict:
@@ -79,8 +93,8 @@ def test_starting_silences_components_and_dependents_and_closing_early_expires(
     ImmutableComponentFactory(name="orders-api").depends_on.set([db1])
     start = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
     window = make_window([db1], start, title="Orders patch")
-    with django_capture_on_commit_callbacks(execute=True):
-        occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, start))
+    occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, start))
+    assert send_outbox() == [MessageState.SENT]
     occurrence.refresh_from_db()
     assert len(occurrence.silence_ids) == 1
     silence = _silence(alertmanager_url, occurrence.silence_ids[0])
@@ -89,18 +103,62 @@ def test_starting_silences_components_and_dependents_and_closing_early_expires(
     assert (matcher["name"], matcher["isRegex"]) == ("component", True)
     assert set(matcher["value"].split("|")) == {"orders-db", "orders-api"}
     assert "Orders patch" in silence["comment"]
-    with django_capture_on_commit_callbacks(execute=True):
-        services.occurrence_close(occurrence=occurrence)
+    services.occurrence_close(occurrence=occurrence)
+    assert send_outbox() == [MessageState.SENT]
     assert _silence(alertmanager_url, occurrence.silence_ids[0])["status"]["state"] == "expired"
 
 
-def test_unreachable_alertmanager_does_not_stop_the_window(settings, db1, now, django_capture_on_commit_callbacks):
+def test_unreachable_alertmanager_does_not_stop_the_window(settings, db1, now):
     settings.ALERTMANAGER_URL = f"http://127.0.0.1:{_free_port()}"
     window = make_window([db1], TOMORROW)
-    with django_capture_on_commit_callbacks(execute=True):
-        occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, TOMORROW))
+    occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, TOMORROW))
+    assert send_outbox() == [MessageState.PENDING]
     occurrence.refresh_from_db()
     assert occurrence.status == "in_progress" and occurrence.silence_ids == []
+    waiting = OutboxMessage.objects.get(kind=alerting.SILENCE)
+    assert "Connection" in waiting.last_error and waiting.next_attempt_at > timezone.now()
+
+
+def test_an_alertmanager_down_when_the_window_starts_still_silences_once_it_is_back(settings, db1, tmp_path):
+    port = _free_port()
+    settings.ALERTMANAGER_URL = f"http://127.0.0.1:{port}"
+    settings.OUTBOX_BACKOFF_SECONDS = 0  # try again at once rather than wait in the test
+    start = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    window = make_window([db1], start, title="Orders patch")
+    occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, start))
+    assert send_outbox() == [MessageState.PENDING]
+    process = start_alertmanager(tmp_path, port)
+    try:
+        assert send_outbox() == [MessageState.SENT]
+        occurrence.refresh_from_db()
+        assert _silence(settings.ALERTMANAGER_URL, occurrence.silence_ids[0])["status"]["state"] == "active"
+        assert OutboxMessage.objects.get(kind=alerting.SILENCE).attempts == 2
+    finally:
+        stop(process)
+
+
+def test_a_window_that_overruns_extends_its_silence(alertmanager_url, settings, db1):
+    settings.ALERTMANAGER_URL = alertmanager_url
+    start = timezone.now().replace(microsecond=0) + timedelta(minutes=1)
+    window = make_window([db1], start, title="Orders patch")
+    occurrence = services.occurrence_start(occurrence=services.occurrence_materialise(window, start))
+    send_outbox()
+    occurrence.refresh_from_db()
+    first_id, first_end = occurrence.silence_ids[0], occurrence.silenced_until
+    assert alerting.silences_extend() == 0  # nowhere near its end yet
+    # The window's end has passed and the occurrence is still in progress: it overruns.
+    now = timezone.now()
+    overran = {"start": now - timedelta(hours=2), "end": now - timedelta(minutes=20), "silenced_until": now}
+    Occurrence.objects.filter(pk=occurrence.pk).update(**overran)
+    assert alerting.silences_extend() == 1
+    assert alerting.silences_extend() == 1  # asked again before the send: still one message
+    assert send_outbox() == [MessageState.SENT]
+    occurrence.refresh_from_db()
+    assert occurrence.silenced_until > timezone.now() + timedelta(minutes=settings.PATCHING_SILENCE_GRACE_MINUTES - 1)
+    extended = _silence(alertmanager_url, occurrence.silence_ids[0])
+    assert extended["status"]["state"] == "active" and first_end is not None
+    assert OutboxMessage.objects.filter(kind=alerting.SILENCE).count() == 2
+    assert first_id  # Alertmanager may keep or replace the id; what counts is the active silence
 
 
 class _Receiver(BaseHTTPRequestHandler):
@@ -137,10 +195,11 @@ def test_reminder_is_sent_once_signed_and_by_mail(webhook, db1, now, time_machin
     time_machine.move_to(TOMORROW - timedelta(minutes=50), tick=False)
     assert tasks.send_reminders() == 1
     assert tasks.send_reminders() == 0
+    assert send_outbox() == [MessageState.SENT, MessageState.SENT]
     headers, body = webhook[0]
     expected = "sha256=" + hmac.new(b"s3cret", body, hashlib.sha256).hexdigest()
     assert headers["X-Estate-Signature"] == expected
-    assert alerting.sign(body, "s3cret") == expected
+    assert sign("s3cret", body) == expected
     payload = json.loads(body)
     assert payload["window"]["title"] == "Orders patch" and payload["components"] == ["orders-db"]
     assert len(mail.outbox) == 1 and "Orders patch" in mail.outbox[0].subject
