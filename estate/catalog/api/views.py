@@ -7,10 +7,12 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import permissions, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from estate.catalog import rules, services
 from estate.catalog.api.parsers import CsvParser, RawCatalogParser, TextYamlParser, XYamlParser
+from estate.catalog.api.renderers import CsvRenderer, YamlRenderer
 from estate.catalog.errors import CatalogError, Problem
 from estate.catalog.export import export_csv, export_yaml
 from estate.catalog.spec import Catalog, parse, schema
@@ -47,11 +49,20 @@ NAME = OpenApiParameter("name", str, description="The file name errors are repor
 class CatalogViewSet(viewsets.ViewSet):
     """Catalog as code: the inventory described by YAML (or CSV) files, planned then applied."""
 
+    # ?format=yaml|csv names the export's format: DRF reads ?format= to pick a renderer, so there is one.
+    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, YamlRenderer, CsvRenderer]
     parser_classes = [RawCatalogParser, TextYamlParser, XYamlParser, CsvParser, JSONParser, MultiPartParser, FormParser]
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, auth=[])
-    @action(detail=False, methods=["get"], permission_classes=[permissions.AllowAny], authentication_classes=[])
-    def schema(self, request):
+    @action(
+        detail=False,
+        methods=["get"],
+        url_path="schema",
+        url_name="schema",
+        permission_classes=[permissions.AllowAny],
+        authentication_classes=[],
+    )
+    def json_schema(self, request):
         """The JSON Schema of one catalog document (estate/v1), for editors to validate against."""
         return Response(schema())
 
