@@ -139,9 +139,10 @@ def clean(params: Any) -> dict[str, Any]:
     """The parameters converted to their types and checked against their bounds; ParamError otherwise."""
     if not isinstance(params, dict):
         raise ParamError("params", "params must be an object of named parameters.")
-    unknown = sorted(str(name) for name in set(params) - NAMES)
+    unknown = sorted(str(name)[:40] for name in set(params) - NAMES)
     if unknown:
-        raise ParamError("params", f"Unknown parameter(s): {', '.join(unknown)}. Known: {', '.join(sorted(NAMES))}.")
+        named = ", ".join(unknown[:5]) + (f" and {len(unknown) - 5} more" if len(unknown) > 5 else "")
+        raise ParamError("params", f"Unknown parameter(s): {named}. Known: {', '.join(sorted(NAMES))}.")
     return {name: _clean_one(name, value) for name, value in params.items()}
 
 

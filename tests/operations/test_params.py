@@ -154,3 +154,10 @@ def test_a_policy_number_past_its_bound_is_refused_naming_it(api, field, value, 
     assert reply.status_code == 400, reply.content
     assert bound in reply.json()["errors"][field][0]
     assert not RemediationPolicy.objects.exists()
+
+
+def test_many_unknown_parameters_are_named_briefly(component):
+    with pytest.raises(ApplicationError) as exc:
+        start(component, {f"p{n:04}": n for n in range(2000)})
+    assert exc.value.message.startswith("Unknown parameter(s): p0000, p0001, p0002, p0003, p0004 and 1995 more.")
+    assert exc.value.errors == {"params": [exc.value.message]}
