@@ -18,6 +18,7 @@ urlpatterns = [
     path("login/", EstateLoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("estate.telemetry.intake.urls")),  # OTLP /v1/*, remote_write: before api/v1/
     path("api/v1/", include("estate.api_urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path(

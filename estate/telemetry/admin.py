@@ -1,7 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 
-from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestToken, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestToken, LogRule, MetricRule
 
 
 class IngestTokenForm(forms.ModelForm):
@@ -48,6 +48,15 @@ class MetricRuleAdmin(admin.ModelAdmin):
     list_filter = ["category", "aggregation", "enabled"]
     search_fields = ["metric", "component__name"]
     raw_id_fields = ["component"]
+
+
+@admin.register(LogRule)
+class LogRuleAdmin(admin.ModelAdmin):
+    """Log lines that taint: the model's clean() refuses patterns that could backtrack for long."""
+
+    list_display = ["name", "kind", "pattern", "enabled"]
+    list_filter = ["kind", "enabled"]
+    search_fields = ["name", "pattern"]
 
 
 @admin.register(ComponentTelemetry)

@@ -23,6 +23,7 @@ from estate.audit.choices import AuditAction
 from estate.audit.context import Actor, current_actor
 from estate.audit.services import audit_event, audit_record_many
 from estate.core.errors import ApplicationError
+from estate.core.fields import BIGINT_MAX
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component, Instance
 from estate.telemetry.choices import MUTATION_KINDS, ItemType
@@ -72,6 +73,8 @@ class Result:
     events: int = 0
     tainted: list[str] = field(default_factory=list)
     duplicates: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PLURAL.values(), 0))
+    # Only in partial mode (OTLP, remote_write): items left out, and why, by index.
+    rejected: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
     def as_dict(self) -> dict:
         return {
@@ -82,19 +85,30 @@ class Result:
 
 
 def ingest(
-    raw_items: list, *, scope: UserScope | None = None, actor: Actor | None = None, now: datetime | None = None
+    raw_items: list,
+    *,
+    scope: UserScope | None = None,
+    actor: Actor | None = None,
+    now: datetime | None = None,
+    partial: bool = False,
 ) -> Result:
     """Validate and store a batch; all or nothing. Raises ApplicationError naming each bad item.
 
     `scope` is what the sender may write about (None: the whole estate); an item about a
     component outside it refuses the batch with 403. Items sent twice in the batch are stored
     once. Each taint is audited as done by `actor` (default: whoever the request names).
+    `partial` (OTLP's partial success): invalid items are left out and named in
+    `Result.rejected` instead of refusing the batch; the scope still refuses it whole.
     """
     now = now or timezone.now()
     errors: dict[str, dict[str, list[str]]] = {}
     items = [_parse(i, raw, now, errors) for i, raw in enumerate(raw_items)]
     items = [item for item in items if item is not None]
     refused = _resolve(items, errors, scope)
+    rejected: dict[str, dict[str, list[str]]] = {}
+    if errors and partial and not refused:
+        rejected, errors = errors, {}
+        items = [item for item in items if str(item.index) not in rejected]
     if errors:
         raise ApplicationError(
             _refusal(len(errors), len(raw_items), refused),
@@ -105,6 +119,7 @@ def ingest(
     with transaction.atomic():
         result = _store(items, now, actor or current_actor())
     result.duplicates = duplicates
+    result.rejected = rejected
     return result
 
 
@@ -166,7 +181,7 @@ def storable(value) -> bool:
 
 
 def _component_ref(value, bad) -> int | tuple[str, str] | None:
-    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= BIGINT_MAX:
         return value
     if storable(value) and value.count("/") == 1 and all(value.split("/")):
         environment, slug = value.split("/")

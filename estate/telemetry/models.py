@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from django.conf import settings
@@ -11,7 +12,7 @@ from django.db.models import Q
 
 from estate.inventory.choices import Category, Health
 from estate.inventory.models import Component, Instance, System, Team
-from estate.telemetry.choices import Aggregation, Comparison, HeartbeatState
+from estate.telemetry.choices import Aggregation, Comparison, HeartbeatState, MutationKind
 
 TOKEN_PREFIX = "est_"  # noqa: S105 - a public marker, not a secret
 
@@ -302,3 +303,51 @@ class IngestBatch(models.Model):
 
     def __str__(self) -> str:
         return f"{self.principal} {self.key}"
+
+
+LOG_RULE_PATTERN_MAX = 300
+# A group that is itself repeated and holds a repetition, e.g. (a+)+ or (\w*x)*: the shape that
+# backtracks catastrophically in Python's `re`, which has no timeout.
+NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
+
+
+class LogRule(models.Model):
+    """A log line pattern that means an instance was changed by hand (principle 1).
+
+    Log records that match an enabled rule become events of its kind, the same events that
+    taint immutable instances when they arrive as JSON. Patterns are bounded (length, no nested
+    quantifiers, no back-references) because `re` cannot be interrupted.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    pattern = models.CharField(
+        max_length=LOG_RULE_PATTERN_MAX, help_text="A Python regular expression searched in each log line."
+    )
+    kind = models.CharField(max_length=50, choices=MutationKind.choices)
+    enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def clean(self) -> None:
+        problem = pattern_problem(self.pattern or "")
+        if problem:
+            raise ValidationError({"pattern": problem})
+
+
+def pattern_problem(pattern: str) -> str:
+    """Why a log rule's pattern is refused ("" when it is fine)."""
+    if len(pattern) > LOG_RULE_PATTERN_MAX:
+        return f"At most {LOG_RULE_PATTERN_MAX} characters."
+    try:
+        re.compile(pattern)
+    except re.error as error:
+        return f"Not a regular expression: {error}."
+    if NESTED_QUANTIFIER.search(pattern):
+        return "A repeated group that holds a repetition (such as (a+)+) can take forever; rewrite it."
+    if re.search(r"\\[1-9]|\(\?P=", pattern):
+        return "Back-references are not allowed."
+    return ""

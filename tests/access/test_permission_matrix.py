@@ -82,6 +82,9 @@ TOKEN_PERSONAS: dict[str, set[str]] = {
 
 API_RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/telemetry/"): INGEST,
+    ("POST", "/api/v1/telemetry/prometheus/write"): INGEST,
+    ("POST", "/v1/metrics"): INGEST,
+    ("POST", "/v1/logs"): INGEST,
     ("POST", "/api/v1/tokens/"): SELF,
     ("GET", "/api/v1/tokens/{id}/"): OWN_READ,
     ("POST", "/api/v1/tokens/{id}/revoke/"): OWN_WRITE,
@@ -277,6 +280,9 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "redoc": (PUBLIC, None),
     "patch_feed": (PUBLIC, None),  # the secret in its address is its credential
     "operation_callback": (None, PUBLIC),  # signed by the provider
+    # OTLP/HTTP's paths sit outside /api/ but are API views: only a sender of telemetry gets past them.
+    "otlp_metrics": (INGEST, None),
+    "otlp_logs": (INGEST, None),
     "component_create": (ADMIN, ADMIN),
     "component_edit": (ADMIN, ADMIN),
     "component_delete": (None, ADMIN),

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from rest_framework.test import APIClient
 
 from tests.factories import IngestTokenFactory
@@ -19,3 +22,10 @@ def shipper(ingest_token) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Bearer {ingest_token.raw}")
     return client
+
+
+@pytest.fixture
+def default_log_rules():
+    """The log rules migration 0004 creates: a transactional test's flush empties the table, so put them back."""
+    migration = importlib.import_module("estate.telemetry.migrations.0004_log_rules")
+    migration.add_default_rules(django_apps, None)
