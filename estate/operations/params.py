@@ -62,13 +62,13 @@ def _whole(name: str, value: Any) -> int:
 
 def _seconds(name: str, value: Any) -> float:
     number = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        number = float(value)
-    elif isinstance(value, str):
+    if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
-        except ValueError:
+        except ValueError:  # not a number at all
             number = None
+        except OverflowError:  # an int past any float: too many seconds, whatever the bound
+            number = math.inf
     # NaN compares false with every bound and "inf" never runs out: both would wait forever.
     if number is None or not math.isfinite(number):
         raise ParamError(name, f"{name} must be a finite number of seconds, not {_shown(value)}.")

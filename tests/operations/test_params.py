@@ -27,6 +27,7 @@ OUT_OF_BOUNDS = [
     ("warmup_seconds", 3e8, "between 0 and 3600 s"),
     ("health_timeout_seconds", 1e9, "between 0 and 3600 s"),
     ("health_timeout_seconds", -1, "between 0 and 3600 s"),
+    ("health_timeout_seconds", 10**400, "finite number of seconds"),
     ("batch_size", 0, "between 1 and 1000"),
     ("batch_size", 10**6, "between 1 and 1000"),
     ("max_unavailable", 0, "between 1 and 1000"),
