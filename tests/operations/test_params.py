@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
+
+import hypothesis
 import pytest
 from django.urls import reverse
+from hypothesis import strategies as st
 
 from estate.core.errors import ApplicationError
+from estate.operations import params as operation_params
 from estate.operations import services
 from estate.operations.choices import OperationKind
 from estate.operations.models import Operation, RemediationPolicy
@@ -162,3 +167,27 @@ def test_many_unknown_parameters_are_named_briefly(component):
         start(component, {f"p{n:04}": n for n in range(2000)})
     assert exc.value.message.startswith("Unknown parameter(s): p0000, p0001, p0002, p0003, p0004 and 1995 more.")
     assert exc.value.errors == {"params": [exc.value.message]}
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=5), children, max_size=3),
+    max_leaves=8,
+)
+
+
+@hypothesis.settings(max_examples=500, deadline=None, derandomize=True)
+@hypothesis.given(name=st.sampled_from(sorted(operation_params.NAMES)), value=JSON_VALUES)
+def test_any_json_value_is_either_clean_and_within_bounds_or_refused_naming_the_parameter(name, value):
+    try:
+        cleaned = operation_params.clean({name: value})[name]
+    except operation_params.ParamError as exc:
+        assert exc.name == name and name in exc.message
+        return
+    if name in operation_params.NUMBERS:
+        _, bounds, _ = operation_params.NUMBERS[name]
+        assert math.isfinite(cleaned) and bounds.low <= cleaned <= bounds.high()
+    elif name in operation_params.LISTS:
+        assert isinstance(cleaned, list) and all(isinstance(item, int) for item in cleaned)
+    else:
+        assert isinstance(cleaned, bool)
