@@ -8,6 +8,7 @@ thousand rows, and the taints' audit events with one INSERT.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.\-]{0,99}$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,49}$")
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
+ITEM_TYPES = frozenset(ItemType.values)  # TextChoices.values builds a new list on every call
 
 
 @dataclass
@@ -102,7 +104,8 @@ def ingest(
     """
     now = now or timezone.now()
     errors: dict[str, dict[str, list[str]]] = {}
-    items = [_parse(i, raw, now, errors) for i, raw in enumerate(raw_items)]
+    window = _window(now)
+    items = [_parse(i, raw, window, errors) for i, raw in enumerate(raw_items)]
     items = [item for item in items if item is not None]
     refused = _resolve(items, errors, scope)
     rejected: dict[str, dict[str, list[str]]] = {}
@@ -147,7 +150,16 @@ def _unique(items: list[Item]) -> tuple[list[Item], dict[str, int]]:
 # --- parsing -------------------------------------------------------------------------------
 
 
-def _parse(index: int, raw, now: datetime, errors: dict) -> Item | None:
+def _window(now: datetime) -> tuple[datetime, datetime, datetime]:
+    """(now, the latest and the earliest time accepted): read from settings once per batch, not per item."""
+    return (
+        now,
+        now + timedelta(seconds=settings.TELEMETRY_MAX_FUTURE_SECONDS),
+        now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS),
+    )
+
+
+def _parse(index: int, raw, window: tuple[datetime, datetime, datetime], errors: dict) -> Item | None:
     problems: dict[str, list[str]] = {}
 
     def bad(name: str, message: str) -> None:
@@ -157,13 +169,13 @@ def _parse(index: int, raw, now: datetime, errors: dict) -> Item | None:
         errors[str(index)] = {"non_field_errors": ["Each item must be a JSON object."]}
         return None
     kind = raw.get("type")
-    if kind not in ItemType.values:
+    if kind not in ITEM_TYPES:
         bad("type", f"Must be one of {', '.join(ItemType.values)}.")
     component_ref = _component_ref(raw.get("component"), bad)
     instance_ref = raw.get("instance")
     if instance_ref is not None and (not storable(instance_ref) or not 0 < len(instance_ref) <= 200):
         bad("instance", "Must be the instance's external id, a string of 1 to 200 characters.")
-    ts = _timestamp(raw.get("timestamp"), now, bad)
+    ts = _timestamp(raw.get("timestamp"), window, bad)
     item = Item(index, kind, component_ref, instance_ref, ts)
     if kind == ItemType.SAMPLE:
         _parse_sample(raw, item, bad)
@@ -183,14 +195,24 @@ def storable(value) -> bool:
 def _component_ref(value, bad) -> int | tuple[str, str] | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value <= BIGINT_MAX:
         return value
-    if storable(value) and value.count("/") == 1 and all(value.split("/")):
-        environment, slug = value.split("/")
-        return environment, slug
+    named = _named_ref(value) if isinstance(value, str) else None
+    if named is not None:
+        return named
     bad("component", 'Name the component by its id or as "environment-slug/component-slug".')
     return None
 
 
-def _timestamp(value, now: datetime, bad) -> datetime:
+@functools.lru_cache(maxsize=4096)
+def _named_ref(value: str) -> tuple[str, str] | None:
+    """("environment", "slug") from "environment/slug"; cached, as a batch names few components many times."""
+    if storable(value) and value.count("/") == 1 and all(value.split("/")):
+        environment, slug = value.split("/")
+        return environment, slug
+    return None
+
+
+def _timestamp(value, window: tuple[datetime, datetime, datetime], bad) -> datetime:
+    now, latest, earliest = window
     if value is None:
         return now
     try:
@@ -208,9 +230,9 @@ def _timestamp(value, now: datetime, bad) -> datetime:
     if ts.tzinfo is None:
         bad("timestamp", "Give the time zone (for example 2026-01-31T12:00:00Z).")
         return now
-    if ts > now + timedelta(seconds=settings.TELEMETRY_MAX_FUTURE_SECONDS):
+    if ts > latest:
         bad("timestamp", f"More than {settings.TELEMETRY_MAX_FUTURE_SECONDS} s in the future; check the clock.")
-    elif ts < now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS):
+    elif ts < earliest:
         bad("timestamp", f"Older than the {settings.TELEMETRY_RETENTION_DAYS}-day retention.")
     return ts
 

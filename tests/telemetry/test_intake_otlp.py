@@ -300,3 +300,17 @@ def test_json_logs_with_hex_trace_ids_as_otlp_json_writes_them(shipper, service)
     response = shipper.post(LOGS, data=json.dumps(body), content_type="application/json")
     assert response.status_code == 200 and response.json() == {}
     assert service.instances.get().tainted
+
+
+def test_more_points_than_the_batch_limit_is_413_and_stores_nothing(shipper, service, settings):
+    settings.TELEMETRY_BATCH_LIMIT = 2
+    response = _post(shipper, METRICS, _metrics("checkout"))
+    assert response.status_code == 413
+    assert "3 metric points" in status_pb2.Status.FromString(response.content).message
+    assert not Sample.objects.exists() and not IngestBatch.objects.exists()
+
+
+def test_the_batch_limit_counts_points_not_the_resources_heartbeats(shipper, service, settings):
+    settings.TELEMETRY_BATCH_LIMIT = 3  # three points, and a heartbeat for their resource
+    assert _post(shipper, METRICS, _metrics("checkout")).status_code == 200
+    assert len(_samples(service)) == 4

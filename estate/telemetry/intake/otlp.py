@@ -158,11 +158,7 @@ def _translate_metric(translation: Translation, metric, component, instance) -> 
     kind = metric.WhichOneof("data")
     base = {"type": ItemType.SAMPLE, "component": component, "instance": instance}
     if kind in ("gauge", "sum"):
-        for point in getattr(metric, kind).data_points:
-            if point.flags & NO_RECORDED_VALUE:
-                continue
-            value = getattr(point, point.WhichOneof("value")) if point.WhichOneof("value") else None
-            _sample(translation, base, metric.name, value, metric.unit, point)
+        _number_points(translation, base, metric.name, metric.unit, getattr(metric, kind).data_points)
     elif kind in ("histogram", "exponential_histogram", "summary"):
         for point in getattr(metric, kind).data_points:
             if point.flags & NO_RECORDED_VALUE:
@@ -172,6 +168,22 @@ def _translate_metric(translation: Translation, metric, component, instance) -> 
                 _sample(translation, base, f"{metric.name}.sum", point.sum, metric.unit, point, origin)
     elif kind is not None:  # a data type a later OTLP adds: its points are rejected, not lost silently
         translation.add({**base, "name": metric.name, "value": None}, _next_point(translation))
+
+
+def _number_points(translation: Translation, base: dict, name: str, unit: str, points) -> None:
+    """The hot loop (most points are gauges and sums): one dict per point, no call per point."""
+    items, origins = translation.items, translation.origins
+    origin = translation.points
+    for point in points:
+        if point.flags & NO_RECORDED_VALUE:
+            continue
+        which = point.WhichOneof("value")
+        value = point.as_double if which == "as_double" else point.as_int if which == "as_int" else None
+        ts = point.time_unix_nano / 1e9 or None
+        items.append({**base, "name": name, "value": value, "unit": unit, "timestamp": ts})
+        origins.append(origin)
+        origin += 1
+    translation.points = origin
 
 
 def _sample(translation, base, name, value, unit, point, origin: int | None = None) -> int:

@@ -27,13 +27,22 @@ def store_items(request, items: list[dict], origins: list[int | None], noun: str
 
     `origins[i]` is the point (or log record) item i came from, None for a resource's heartbeat.
     """
-    if len(items) > settings.TELEMETRY_BATCH_LIMIT:
-        metrics.BATCHES.labels("too_large").inc()
-        raise IntakeError(413, f"{len(items)} items; at most {settings.TELEMETRY_BATCH_LIMIT} per request.")
+    _check_size(origins, noun)
     result = ingest(items, scope=sender_scope(request), actor=sender_actor(request), partial=True)
     _count(result)
     rejected_points = {origins[int(index)] for index in result.rejected} - {None}
     return {**result.as_dict(), "rejected": len(rejected_points), "message": _reason(result, items, noun)}
+
+
+def _check_size(origins: list[int | None], noun: str) -> None:
+    """TELEMETRY_BATCH_LIMIT bounds the points (a histogram's count and sum are one) and, apart, the
+    reporting resources (their heartbeats), as it bounds the items of a JSON batch."""
+    limit = settings.TELEMETRY_BATCH_LIMIT
+    points = len({origin for origin in origins if origin is not None})
+    resources = origins.count(None)
+    if points > limit or resources > limit:
+        metrics.BATCHES.labels("too_large").inc()
+        raise IntakeError(413, f"{points} {noun} points from {resources} sources; at most {limit} of each per request.")
 
 
 def _reason(result: Result, items: list[dict], noun: str) -> str:
