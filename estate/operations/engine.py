@@ -23,7 +23,7 @@ from estate.core.cache import estate_changed
 from estate.core.services import validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
 from estate.inventory.models import Component, Image, Instance
-from estate.operations import rolling
+from estate.operations import notices, rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, OperationStep, Replacement
 from estate.operations.providers import ProviderError, provider_for
@@ -144,6 +144,7 @@ class Run:
                 raise LeaseLost
             if message:
                 log_step(self.op, message, level=level)
+            notices.operation_ended(self.op, state, error)
         self.op.state = state
         estate_changed()
         from estate.operations import policies

@@ -21,6 +21,7 @@ from estate.core.errors import ApplicationError
 from estate.core.services import guard_write
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health, Mode
 from estate.inventory.models import Component, Instance
+from estate.operations import notices
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
 from estate.operations.models import Operation, RemediationPolicy, Replacement
 
@@ -190,6 +191,7 @@ def _count_failed_remediation(policy: RemediationPolicy, why: str) -> bool:
                 changes={"breaker_open_since": [None, policy.breaker_open_since]},
                 message=policy.breaker_reason,
             )
+            notices.breaker_tripped(policy)
     return policy.breaker_open_since is not None
 
 

@@ -18,6 +18,7 @@ from estate.core.errors import ApplicationError
 from estate.core.services import guard_write, validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Image, Instance
+from estate.operations import notices
 from estate.operations import params as operation_params
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
 from estate.operations.engine import log_step
@@ -164,6 +165,7 @@ def operation_cancel(*, operation: Operation, user=None) -> Operation:
         ):
             log_step(operation, f"Cancelled by {who}.")
             _record_state(operation, AuditAction.OPERATION_CANCELLED, was, OperationState.CANCELLED)
+            notices.operation_ended(operation, OperationState.CANCELLED, f"Cancelled by {who} before it ran on.")
         elif Operation.objects.filter(pk=operation.pk, state=OperationState.RUNNING).update(
             state=OperationState.CANCELLING
         ):
