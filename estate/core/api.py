@@ -12,7 +12,7 @@ from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from estate.core.errors import ApplicationError
+from estate.core.errors import ApplicationError, in_use_message
 
 
 class Pagination(PageNumberPagination):
@@ -46,11 +46,7 @@ class DatabaseUnavailable(exceptions.APIException):
 
 
 def _in_use(exc: ProtectedError | RestrictedError) -> InUse:
-    users = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", None) or ()
-    kinds = sorted({str(obj._meta.verbose_name_plural) for obj in users})
-    if not kinds:
-        return InUse()
-    return InUse(f"Still used by {', '.join(kinds)}; remove or reassign them first.")
+    return InUse(in_use_message(exc))
 
 
 def _as_error_dict(detail) -> dict:

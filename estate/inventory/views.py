@@ -10,7 +10,7 @@ from django.views.decorators.http import require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from estate.access import scope
-from estate.core.errors import ApplicationError
+from estate.core.errors import ApplicationError, in_use_message
 from estate.core.findings import finding_list, findings_per_component
 from estate.core.forms import label_empty_choices, style_fields
 from estate.core.paging import KeysFirst, paginate
@@ -134,9 +134,7 @@ def component_delete(request, pk: int):
         messages.error(request, exc.message)
         return redirect(component)
     except (ProtectedError, RestrictedError) as exc:
-        users = getattr(exc, "protected_objects", None) or getattr(exc, "restricted_objects", None) or ()
-        kinds = ", ".join(sorted({str(obj._meta.verbose_name_plural) for obj in users})) or "other records"
-        messages.error(request, f"{component.name} is still used by {kinds}; remove or reassign them first.")
+        messages.error(request, f"{component.name}: {in_use_message(exc)}")
         return redirect(component)
     messages.success(request, f"Component {component.name} deleted.")
     return redirect("component_list")
