@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from estate.core.admin import GuardedDeleteAdmin
 from estate.inventory.models import (
     Cluster,
     Component,
@@ -32,7 +33,7 @@ class ClusterAdmin(NamedAdmin):
 
 
 @admin.register(Component)
-class ComponentAdmin(admin.ModelAdmin):
+class ComponentAdmin(GuardedDeleteAdmin):
     list_display = ["name", "environment", "system", "category", "mode", "holds_state"]
     list_filter = ["mode", "category", "environment", "system"]
     list_select_related = ["environment", "system"]
@@ -51,7 +52,7 @@ class ImageAdmin(admin.ModelAdmin):
 
 
 @admin.register(Instance)
-class InstanceAdmin(admin.ModelAdmin):
+class InstanceAdmin(GuardedDeleteAdmin):
     list_display = [
         "external_id",
         "component",

@@ -73,3 +73,24 @@ def test_the_api_refuses_to_delete_an_instance_an_active_operation_replaces_or_l
         )
     Operation.objects.filter(pk=op.pk).update(state=OperationState.CANCELLED)
     assert api.delete(f"/api/v1/instances/{new.pk}/").status_code == 204
+
+
+def test_the_admin_site_refuses_the_same_delete_and_says_why(client, admin_user):
+    op = operation_in(OperationState.RUNNING)
+    client.force_login(admin_user)
+    url = f"/admin/inventory/component/{op.component_id}/delete/"
+    reply = client.post(url, {"post": "yes"}, follow=True)
+    assert reply.status_code == 200
+    assert "is part of an operation in progress" in reply.content.decode()
+    assert Component.objects.filter(pk=op.component_id).exists()
+    assert not AuditEvent.objects.filter(action=AuditAction.DELETE).exists()
+
+
+def test_a_delete_in_the_admin_site_is_recorded_once(client, admin_user):
+    op = operation_in(OperationState.SUCCEEDED)
+    client.force_login(admin_user)
+    reply = client.post(f"/admin/inventory/component/{op.component_id}/delete/", {"post": "yes"})
+    assert reply.status_code == 302
+    assert not Component.objects.filter(pk=op.component_id).exists()
+    deleted = AuditEvent.objects.filter(action=AuditAction.DELETE, object_type="inventory.component")
+    assert deleted.count() == 1 and deleted.get().actor == admin_user.username
