@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.utils import timezone
 
 from estate.access import scope
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.operations.choices import ACTIVE_STATES
-from estate.operations.models import Operation, OperationStep, RemediationPolicy
+from estate.operations.models import Operation, OperationStep, RemediationPolicy, Replacement
 from estate.operations.providers import is_simulated
 
 
@@ -15,6 +16,25 @@ def operation_list() -> QuerySet:
 
 def operation_steps(operation: Operation, *, after: int = 0) -> QuerySet:
     return OperationStep.objects.filter(operation=operation, id__gt=after).order_by("id")
+
+
+def timed_steps(operation: Operation) -> list[OperationStep]:
+    """The steps, each with `seconds`: the time until the next step (the last: until the end, or now)."""
+    steps = list(operation_steps(operation))
+    last = operation.finished_at or timezone.now()
+    ends = [s.created_at for s in steps[1:]] + [last]
+    for step, end in zip(steps, ends, strict=False):  # no steps: no ends to pair
+        step.seconds = max((end - step.created_at).total_seconds(), 0.0)
+    return steps
+
+
+def operation_replacements(operation: Operation) -> QuerySet:
+    """Which instance each replacement took away and which it launched, batch by batch."""
+    return (
+        Replacement.objects.filter(operation=operation)
+        .select_related("old_instance", "new_instance", "new_instance__image")
+        .order_by("batch", "id")
+    )
 
 
 def component_panel(request, component) -> dict:

@@ -47,7 +47,8 @@ def operation_detail(request, pk: int):
     operation = get_object_or_404(selectors.operation_list(), pk=pk)
     context = {
         "operation": operation,
-        "steps": selectors.operation_steps(operation),
+        "steps": selectors.timed_steps(operation),
+        "replacements": selectors.operation_replacements(operation),
         "crumbs": [OPERATIONS_CRUMB, (f"#{operation.pk}", None)],
     }
     template = "operations/operation_detail.html"

@@ -95,3 +95,22 @@ def test_operation_list_with_empty_state_and_rows(client, admin_user, component)
     Operation.objects.create(component=component, kind=OperationKind.ROLL_COMPONENT)
     html = client.get(reverse("operation_list")).content.decode()
     assert component.name in html and 'hx-trigger="every 3s"' in html
+
+
+def test_a_finished_roll_lists_each_instance_replaced_and_each_steps_duration(client, admin_user, component):
+    from estate.operations import engine, services
+    from tests.html_text import table_rows
+
+    olds = sorted(component.instances.values_list("external_id", flat=True))
+    op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
+    engine.execute(op.pk)
+    op.refresh_from_db()
+    assert op.state == OperationState.SUCCEEDED
+    client.force_login(admin_user)
+    html = client.get(op.get_absolute_url()).content.decode()
+    rows = table_rows(html, **{"data-testid": "replacements"})
+    news = set(op.replacements.values_list("new_instance__external_id", flat=True))
+    assert sorted(row[1].split()[0] for row in rows) == olds
+    assert {row[2].split()[0] for row in rows} == news
+    assert {row[3] for row in rows} == {"2.0.0"}  # the image the new instances run
+    assert html.count('data-testid="step-duration"') == op.steps.count()

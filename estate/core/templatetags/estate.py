@@ -23,6 +23,21 @@ def badge(value, label=None):
     return format_html('<span class="badge bg-{}-lt">{}</span>', colour(value), text)
 
 
+@register.filter
+def duration_short(seconds) -> str:
+    """12.3 s, 4 min 05 s, 2 h 03 min: a step's or an operation's length at a glance."""
+    if seconds is None:
+        return "—"
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 @register.simple_tag
 def reltime(value: datetime | None):
     """'3 minutes ago', with the absolute time on hover (turned into the viewer's zone by app.js)."""
