@@ -7,8 +7,8 @@ from estate.audit.api.urls import router as audit_router
 from estate.catalog.api.urls import router as catalog_router
 from estate.dashboard.api.urls import router as dashboard_router
 from estate.inventory.api.urls import router as inventory_router
-from estate.operations.api.urls import router as operations_router
 from estate.notifications.api.urls import router as notifications_router
+from estate.operations.api.urls import router as operations_router
 from estate.outbox.api.urls import router as outbox_router
 from estate.patching.api.urls import router as patching_router
 from estate.telemetry.api.urls import router as telemetry_router
