@@ -17,13 +17,14 @@ from estate.audit.choices import AuditAction
 from estate.audit.services import audit_event, audit_record, audit_record_many
 from estate.core.errors import ApplicationError
 from estate.core.services import assign, guard_write, validated_delete, validated_save
-from estate.inventory.choices import Health, Mode
+from estate.inventory.choices import Mode
 from estate.inventory.models import Component
 from estate.patching import selectors
 from estate.patching.choices import OccurrenceStatus
 from estate.patching.conflicts import ERROR, Conflict, Draft, find_conflicts, horizon
 from estate.patching.models import FeedToken, Occurrence, PatchWindow, Slot, WindowDeletion
 from estate.patching.recurrence import check_moment, series_end
+from estate.telemetry import services as telemetry_services
 
 log = logging.getLogger(__name__)
 
@@ -242,26 +243,23 @@ def _component_ids(occurrence: Occurrence) -> list[int]:
 
 
 def components_enter_maintenance(component_ids: list[int], occurrence: Occurrence) -> int:
-    now = timezone.now()
-    return Component.objects.filter(pk__in=component_ids).update(
-        health=Health.MAINTENANCE,
-        health_reason=f"In patch window “{occurrence.window.title}”"[:300],
-        health_changed_at=now,
-    )
+    reason = f"In patch window “{occurrence.window.title}”"
+    return telemetry_services.maintenance_begin(component_ids=component_ids, reason=reason)
 
 
 def components_leave_maintenance(component_ids: list[int]) -> int:
     """Back to unknown for telemetry to re-evaluate, unless another occurrence still covers them."""
-    still = Component.objects.filter(
-        patch_windows__occurrences__status=OccurrenceStatus.IN_PROGRESS,
-        patch_windows__occurrences__end__gt=timezone.now(),
+    still = set(
+        Component.objects.filter(
+            pk__in=component_ids,
+            patch_windows__occurrences__status=OccurrenceStatus.IN_PROGRESS,
+            patch_windows__occurrences__end__gt=timezone.now(),
+        ).values_list("pk", flat=True)
     )
-    return (
-        Component.objects.filter(pk__in=component_ids, health=Health.MAINTENANCE)
-        .exclude(pk__in=still.values("pk"))
-        .update(health=Health.UNKNOWN, health_reason="Patch window closed; waiting for telemetry.",
-                health_changed_at=timezone.now())
-    )  # fmt: skip
+    leaving = [pk for pk in component_ids if pk not in still]
+    return telemetry_services.maintenance_end(
+        component_ids=leaving, reason="Patch window closed; waiting for telemetry."
+    )
 
 
 @transaction.atomic

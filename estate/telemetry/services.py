@@ -1,10 +1,16 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
 
 from estate.core.services import validated_save
+from estate.inventory.choices import Health
+from estate.inventory.models import Component
 from estate.telemetry.choices import DEFAULT_RULES
-from estate.telemetry.models import IngestToken, MetricRule
+from estate.telemetry.models import HealthChange, IngestToken, MetricRule
 
 
 def ensure_default_rules() -> int:
@@ -42,3 +48,32 @@ def ingest_token_create(
     with transaction.atomic():
         validated_save(token, m2m={"teams": list(teams), "systems": list(systems)})
     return token, raw
+
+
+# --- health: telemetry is its one owner; other apps call these instead of writing the columns --
+
+
+def _flip(components: QuerySet, to_state: str, reason: str) -> int:
+    """Set the health of these components and write one HealthChange per component that flipped."""
+    now, reason = timezone.now(), reason[:300]
+    with transaction.atomic():
+        flipping = list(components.select_for_update().exclude(health=to_state).values_list("pk", "health"))
+        Component.objects.filter(pk__in=[pk for pk, _ in flipping]).update(
+            health=to_state, health_reason=reason, health_changed_at=now
+        )
+        HealthChange.objects.bulk_create(
+            HealthChange(component_id=pk, at=now, from_state=old, to_state=to_state, reason=reason)
+            for pk, old in flipping
+        )
+    return len(flipping)
+
+
+def maintenance_begin(*, component_ids: Iterable[int], reason: str) -> int:
+    """These components enter maintenance (a patch window started); the count that flipped."""
+    return _flip(Component.objects.filter(pk__in=list(component_ids)), Health.MAINTENANCE, reason)
+
+
+def maintenance_end(*, component_ids: Iterable[int], reason: str) -> int:
+    """These components leave maintenance for unknown, until the next evaluation reads their telemetry."""
+    components = Component.objects.filter(pk__in=list(component_ids), health=Health.MAINTENANCE)
+    return _flip(components, Health.UNKNOWN, reason)
