@@ -1,8 +1,9 @@
 """Policies: what Estate replaces or rebuilds on its own, within a budget and behind a circuit breaker.
 
 Evaluated by beat. A policy never acts on a component whose bastion dependency is inside a
-patch window (its health is expected to wobble), never spends more than the hourly budget,
-and stops for a person (a finding) when its replacements do not bring the component back.
+patch window (its health is expected to wobble) nor on one in a change freeze, never spends
+more than the hourly budget, and stops for a person (a finding) when its replacements do not
+bring the component back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from estate.inventory.models import Component, Instance
 from estate.operations import notices
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
 from estate.operations.models import Operation, RemediationPolicy, Replacement
+from estate.patching.selectors import calendar_state
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +86,18 @@ def evaluate(policy: RemediationPolicy) -> Operation | None:
         return _evaluate(policy)
 
 
+def blocked_by_freeze(component: Component) -> bool:
+    """A freeze holds policies too: they wait, start nothing and count nothing towards the breaker."""
+    calendar = calendar_state(component)
+    if calendar.closed:
+        logger.info("policies on %s wait: %s", component.slug, calendar.reason)
+    return calendar.closed
+
+
 def _evaluate(policy: RemediationPolicy) -> Operation | None:
     component = policy.component
-    if blocked_by_patch_window(component):
+    # Before any decision: deciding writes (the breaker count, the image rolled, the rebuild clock).
+    if blocked_by_patch_window(component) or blocked_by_freeze(component):
         return None
     for name, decide in (
         ("replace_tainted", _decide_tainted),

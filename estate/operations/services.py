@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from estate.access import roles
 from estate.audit.choices import AuditAction
 from estate.audit.services import audit_record
 from estate.core.errors import ApplicationError
@@ -24,6 +25,7 @@ from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationSta
 from estate.operations.engine import log_step
 from estate.operations.models import Operation
 from estate.operations.providers import can_drive, supports
+from estate.patching.selectors import CalendarState, calendar_state, utc_text
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +59,50 @@ def _check_component(component: Component, *, forced: bool, force_reason: str) -
             raise _refuse(NO_SIGNAL_REFUSAL.format(name=component.name), "forced")
         if not force_reason.strip():
             raise _refuse("Say why you force an operation on a component with no health signal.", "force_reason")
+
+
+FORCE_REASON_MAX = Operation._meta.get_field("force_reason").max_length
+FREEZE_FORCE_HINT = "An admin may force the change with a written reason."
+OPERATOR_FORCE_REFUSAL = "Only an admin may force a change during a change freeze. {reason}"
+
+
+def _check_calendar(component: Component, *, forced: bool, force_reason: str, requested_by) -> CalendarState | None:
+    """The change calendar's answer (estate.patching.selectors.calendar_state), enforced.
+
+    Closed: refused (409) naming the freeze and its end, unless an admin forces it with a written
+    reason; an operator's force is a 403. Returns the state when a freeze is forced through.
+    """
+    calendar = calendar_state(component)
+    if not calendar.closed:
+        return None
+    if not forced:
+        raise _refuse(f"{calendar.reason} {FREEZE_FORCE_HINT}", "component", status=409)
+    if requested_by is None or roles.role_of(requested_by) != roles.ADMIN:
+        raise _refuse(OPERATOR_FORCE_REFUSAL.format(reason=calendar.reason), "forced", status=403)
+    if not force_reason.strip():
+        raise _refuse(f"Say why you force a change during the change freeze “{calendar.freeze.name}”.", "force_reason")
+    if len(force_reason) > FORCE_REASON_MAX:
+        raise _refuse(f"Keep the reason for forcing to {FORCE_REASON_MAX} characters.", "force_reason")
+    return calendar
+
+
+def _record_freeze_forced(operation: Operation, calendar: CalendarState) -> None:
+    freeze = calendar.freeze
+    audit_record(
+        action=AuditAction.CHANGE_FORCED,
+        obj=operation,
+        changes={
+            "freeze": {"id": freeze.pk, "name": freeze.name, "end": freeze.end.isoformat()},
+            "force_reason": operation.force_reason,
+        },
+        message=f"Forced through the change freeze “{freeze.name}”: {operation.force_reason}",
+    )
+    log_step(
+        operation,
+        f"Forced through the change freeze “{freeze.name}” (until {utc_text(freeze.end)}) by "
+        f"{operation.requested_by}: {operation.force_reason}",
+        level=StepLevel.WARNING,
+    )
 
 
 def _clean_params(kind: str, component: Component, raw: dict[str, Any]) -> dict[str, Any]:
@@ -94,13 +140,15 @@ def operation_start(
     """Record an operation and wake a worker once the transaction commits.
 
     Refused with the reason on a bastion (principle 3) and on an immutable component with no
-    health signal unless forced with a written reason (principle 2); refused while the component
-    has another operation in progress (a partial unique constraint backs that up).
+    health signal unless forced with a written reason (principle 2); refused in a change freeze
+    unless an admin forces it with a written reason; refused while the component has another
+    operation in progress (a partial unique constraint backs that up).
     """
     guard_write(Operation(component=component))  # out of scope is refused before any other answer
     if kind not in OperationKind.values:
         raise _refuse(f"Unknown kind {kind!r}.", "kind")
     _check_component(component, forced=forced, force_reason=force_reason)
+    frozen = _check_calendar(component, forced=forced, force_reason=force_reason, requested_by=requested_by)
     if not supports(component, kind):
         label = OperationKind(kind).label.lower()
         raise _refuse(f"The {component.get_provider_display()} provider cannot {label}; roll the component.", "kind")
@@ -120,7 +168,8 @@ def operation_start(
             validated_save(operation, action=AuditAction.OPERATION_STARTED, message=reason)
         except ValidationError as exc:
             raise _refuse(f"{component.name} already has an operation in progress.", status=409) from exc
-        if forced:
+        no_signal = component.heartbeat_period_seconds is None
+        if forced and (no_signal or frozen is None):
             audit_record(
                 action=AuditAction.OPERATION_FORCED,
                 obj=operation,
@@ -129,8 +178,10 @@ def operation_start(
             )
         who = requested_by or (f"policy {policy}" if policy else "a script")
         log_step(operation, f"Requested by {who}" + (f": {reason}" if reason else "."))
-        if forced:
+        if forced and no_signal:
             log_step(operation, f"Forced without a health signal: {operation.force_reason}", level=StepLevel.WARNING)
+        if frozen is not None:
+            _record_freeze_forced(operation, frozen)
         transaction.on_commit(lambda: dispatch(operation.pk))
     return operation
 

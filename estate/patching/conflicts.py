@@ -12,14 +12,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component
 from estate.patching import selectors
-from estate.patching.choices import ConflictRule, FreezeScope
-from estate.patching.models import ChangeFreeze, PatchWindow
+from estate.patching.choices import ConflictRule
+from estate.patching.models import PatchWindow
 
 ERROR, WARNING = "error", "warning"
 
@@ -196,22 +195,9 @@ def _conflict(rule, severity, message, occurrence) -> Conflict:
     )
 
 
-def freezes_for(components, range_start: datetime, range_end: datetime):
-    envs = {c.environment_id for c in components}
-    systems = {c.system_id for c in components if c.system_id}
-    scope = (
-        Q(scope=FreezeScope.ALL)
-        | Q(scope=FreezeScope.ENVIRONMENT, environment_id__in=envs)
-        | Q(scope=FreezeScope.SYSTEM, system_id__in=systems)
-    )
-    return ChangeFreeze.objects.filter(scope, start__lt=range_end, end__gt=range_start).select_related(
-        "environment", "system"
-    )
-
-
 def _freeze_conflicts(bastions, intervals, tz, found: dict) -> None:
     lo, hi = min(s for s, _ in intervals), max(e for _, e in intervals)
-    for freeze in freezes_for(bastions, lo, hi):
+    for freeze in selectors.freezes_for(bastions, lo, hi):
         for start, end in intervals:
             if start < freeze.end and freeze.start < end:
                 message = (

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db.models import Prefetch, Q, QuerySet
+from django.utils import timezone
 
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component
-from estate.patching.choices import FREE_STATUSES, OccurrenceStatus
-from estate.patching.models import MAX_DURATION, Occurrence, PatchWindow, occurrence_key
+from estate.patching.choices import FREE_STATUSES, FreezeScope, OccurrenceStatus
+from estate.patching.models import MAX_DURATION, ChangeFreeze, Occurrence, PatchWindow, occurrence_key
 from estate.patching.recurrence import starts_between
 
 # A moved occurrence may land this far from its original start and still be found.
@@ -163,3 +164,86 @@ def blast_radius(component_ids) -> QuerySet:
 def dependents_of(component_ids) -> QuerySet:
     """Every component that depends on these (for muting alerts during the window)."""
     return Component.objects.filter(depends_on__in=list(component_ids)).distinct()
+
+
+# --- the change calendar: one answer to "may this component change now?" ----------------------
+
+OPEN, CLOSED = "OPEN", "CLOSED"
+# Freezes that follow each other without a gap are followed this far to find when changes reopen.
+MAX_CHAINED_FREEZES = 50
+
+
+@dataclass(frozen=True)
+class CalendarState:
+    """Whether a component may change at a moment (AWS Change Calendar's GetCalendarState).
+
+    `freeze` is the freeze that closes it (the one ending last, when several do); `next_change` is
+    when the state flips: when the last of the freezes that follow each other ends, or when the next
+    freeze starts; None when no freeze lies ahead.
+    """
+
+    state: str
+    reason: str
+    freeze: ChangeFreeze | None = None
+    next_change: datetime | None = None
+
+    @property
+    def closed(self) -> bool:
+        return self.state == CLOSED
+
+
+def utc_text(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
+def freezes_for(components, range_start: datetime, range_end: datetime | None = None) -> QuerySet:
+    """The freezes that apply to any of these components (estate-wide, their environment's or their
+    system's) and overlap the range (open-ended when range_end is None). The one scope rule that
+    patch windows, operations, policies and the calendar state all follow."""
+    envs = {c.environment_id for c in components}
+    systems = {c.system_id for c in components if c.system_id}
+    scope = (
+        Q(scope=FreezeScope.ALL)
+        | Q(scope=FreezeScope.ENVIRONMENT, environment_id__in=envs)
+        | Q(scope=FreezeScope.SYSTEM, system_id__in=systems)
+    )
+    qs = ChangeFreeze.objects.filter(scope, end__gt=range_start)
+    if range_end is not None:
+        qs = qs.filter(start__lt=range_end)
+    return qs.select_related("environment", "system")
+
+
+def _covering(component: Component, at: datetime) -> list[ChangeFreeze]:
+    # Half-open [start, end): closed from the freeze's first moment, open again at its end.
+    return list(freezes_for([component], at).filter(start__lte=at).order_by("-end", "pk"))
+
+
+def _reopens_at(component: Component, end: datetime) -> datetime:
+    """When changes reopen: the end of the last of the freezes that follow on without a gap."""
+    for _ in range(MAX_CHAINED_FREEZES):
+        following = _covering(component, end)
+        if not following:
+            break
+        end = following[0].end
+    return end
+
+
+def calendar_state(component: Component, at: datetime | None = None) -> CalendarState:
+    """OPEN or CLOSED for this component at `at` (now by default), with the reason and the next change.
+
+    Operations, policies and the calendar-state endpoint all ask this, so one rule decides."""
+    at = at or timezone.now()
+    covering = _covering(component, at)
+    if covering:
+        freeze = covering[0]
+        reopens = _reopens_at(component, freeze.end)
+        reason = f"{component.name} is in the change freeze “{freeze.name}” until {utc_text(freeze.end)}"
+        if reopens != freeze.end:
+            reason += f"; further freezes follow, so changes reopen at {utc_text(reopens)}"
+        return CalendarState(CLOSED, reason + ".", freeze, reopens)
+    upcoming = freezes_for([component], at).order_by("start", "pk").first()
+    reason = f"{component.name} is in no change freeze"
+    if upcoming is None:
+        return CalendarState(OPEN, reason + ".")
+    reason += f"; the next, “{upcoming.name}”, starts at {utc_text(upcoming.start)}."
+    return CalendarState(OPEN, reason, None, upcoming.start)

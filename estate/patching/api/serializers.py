@@ -160,3 +160,30 @@ class FeedTokenCreatedSerializer(FeedTokenSerializer):
         path = reverse("patch_feed", args=[obj.secret])
         request = self.context.get("request")
         return request.build_absolute_uri(path) if request else path
+
+
+class CalendarFreezeSerializer(ModelSerializer):
+    """The freeze that closes the calendar, as the calendar state shows it."""
+
+    environment = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+    system = SlugRelatedField(slug_field="slug", read_only=True, allow_null=True)
+
+    class Meta:
+        model = ChangeFreeze
+        fields = ["id", "name", "reason", "scope", "environment", "system", "start", "end"]
+        read_only_fields = fields
+
+
+class CalendarStateSerializer(serializers.Serializer):
+    """GET /api/v1/calendar/state/: may this component change at this moment (as AWS GetCalendarState)."""
+
+    component = serializers.IntegerField(help_text="The component's id.")
+    at = serializers.DateTimeField(help_text="The moment asked about (now unless ?at= was given).")
+    state = serializers.ChoiceField(choices=["OPEN", "CLOSED"])
+    reason = serializers.CharField(help_text="Why, in a sentence: the freeze and its end, or the next freeze.")
+    freeze = CalendarFreezeSerializer(allow_null=True, help_text="The freeze that closes it; null when OPEN.")
+    next_change = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the state flips next: when changes reopen (CLOSED), or when the next freeze starts (OPEN); "
+        "null when no freeze lies ahead.",
+    )

@@ -6,15 +6,17 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.http import Http404
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiExample, OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
+from estate.inventory.models import Component
 from estate.patching import ical, selectors, services
 from estate.patching.api import serializers
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
@@ -297,3 +299,94 @@ class FeedTokenViewSet(mixins.ListModelMixin, mixins.CreateModelMixin, viewsets.
     def revoke(self, request, pk=None):
         token = services.feed_token_revoke(token=self.get_object())
         return Response(self.get_serializer(token).data)
+
+
+# --- the change calendar, for deploy pipelines ---------------------------------------------------
+
+COMPONENT_REFERENCE = "A component's id, or environment/slug (e.g. production/cart-api)."
+MAX_REFERENCE = 201  # an environment slug, "/", a component slug
+MAX_ID = 2**63 - 1  # past a bigint PostgreSQL cannot compare: no such component
+CALENDAR_PARAMS = [
+    OpenApiParameter(
+        "component",
+        str,
+        required=True,
+        description=COMPONENT_REFERENCE,
+        examples=[
+            OpenApiExample("environment/slug", value="production/cart-api"),
+            OpenApiExample("id", value="1"),
+            OpenApiExample("NUL byte (refused)", value=NUL),
+        ],
+    ),
+    OpenApiParameter(
+        "at",
+        str,
+        required=False,
+        description="ISO 8601 date-time to ask about instead of now (a date is midnight UTC).",
+        examples=[OpenApiExample(label, value=value) for label, value in EDGE_MOMENTS.items()],
+    ),
+]
+
+
+def component_by_reference(raw: str | None) -> Component:
+    """?component=<id> or <environment>/<slug>: 400 when malformed, 404 when no such component."""
+    raw = (raw or "").strip()
+    if not raw or len(raw) > MAX_REFERENCE or "\x00" in raw:
+        raise ValidationError({"component": [COMPONENT_REFERENCE]})
+    if raw.isascii() and raw.isdigit():
+        found = Component.objects.filter(pk=int(raw)).first() if int(raw) <= MAX_ID else None
+    else:
+        environment, _, slug = raw.partition("/")
+        if not environment or not slug or "/" in slug:
+            raise ValidationError({"component": [COMPONENT_REFERENCE]})
+        found = Component.objects.filter(environment__slug=environment, slug=slug).first()
+    if found is None:
+        raise NotFound(f"No component {raw!r}.")
+    return found
+
+
+def query_moment(params, name: str) -> datetime | None:
+    raw = (params.get(name) or "").replace(" ", "+")
+    if not raw:
+        return None
+    try:
+        value = parse_datetime(raw) or (parse_datetime(raw + "T00:00:00") if len(raw) == 10 else None)
+    except ValueError:  # well formed but no such moment (month 13)
+        value = None
+    if value is None:
+        raise ValidationError({name: ["Give an ISO 8601 date or date-time."]})
+    return _in_range(value if value.tzinfo else value.replace(tzinfo=UTC), name)
+
+
+class CalendarViewSet(viewsets.GenericViewSet):
+    """The change calendar: whether a component may change, for pipelines to ask before they ship."""
+
+    serializer_class = serializers.CalendarStateSerializer
+    queryset = Component.objects.none()
+    pagination_class = None
+
+    @extend_schema(
+        parameters=CALENDAR_PARAMS,
+        responses={
+            200: serializers.CalendarStateSerializer,
+            404: OpenApiResponse({"$ref": "#/components/schemas/Error"}, description="No such component."),
+        },
+    )
+    @action(detail=False, methods=["get"])
+    def state(self, request):
+        """OPEN or CLOSED for one component, now or at ?at=, with the reason, the freeze and the next change.
+
+        A deploy gate: `... | jq -e '.state == "OPEN"'` fails the pipeline while a freeze holds.
+        """
+        component = component_by_reference(request.query_params.get("component"))
+        at = query_moment(request.query_params, "at") or timezone.now()
+        calendar = selectors.calendar_state(component, at)
+        data = {
+            "component": component.pk,
+            "at": at,
+            "state": calendar.state,
+            "reason": calendar.reason,
+            "freeze": calendar.freeze,
+            "next_change": calendar.next_change,
+        }
+        return Response(self.get_serializer(data).data)
