@@ -91,6 +91,8 @@ API_RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/feed-tokens/"): SELF,
     ("POST", "/api/v1/feed-tokens/{id}/revoke/"): OWN_WRITE,
     ("POST", "/api/v1/patch-windows/conflicts-check/"): SELF,
+    ("GET", "/api/v1/catalog/schema/"): PUBLIC,  # the catalog format, for editors: no data
+    ("POST", "/api/v1/catalog/plan/"): SELF,  # reads only, but a POST: a person, or a write token
     ("POST", "/api/v1/patch-windows/"): OPERATE,
     ("PUT", "/api/v1/patch-windows/{id}/"): OPERATE,
     ("PATCH", "/api/v1/patch-windows/{id}/"): OPERATE,
@@ -298,6 +300,8 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "operation_cancel": (None, OPERATE),
     "operation_resume": (None, OPERATE),
     "outbox_retry": (None, OPERATE),
+    "catalog_page": (READ, SELF),  # reading a plan writes nothing
+    "catalog_confirm": (None, ADMIN),
     "feed_token_create": (None, SELF),
     "feed_token_revoke": (None, OWN_WRITE),
     "token_list": (SELF, SELF),

@@ -4,22 +4,29 @@ from django.conf import settings
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import permissions, viewsets
+from rest_framework import mixins, permissions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
-from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
 from rest_framework.response import Response
 
 from estate.catalog import rules, services
 from estate.catalog.api.parsers import CsvParser, RawCatalogParser, TextYamlParser, XYamlParser
-from estate.catalog.api.renderers import CsvRenderer, YamlRenderer
 from estate.catalog.errors import CatalogError, Problem
 from estate.catalog.export import export_csv, export_yaml
+from estate.catalog.models import CatalogApply
 from estate.catalog.spec import Catalog, parse, schema
 from estate.core.errors import ApplicationError
 from estate.core.parsers import JSONParser
 
 REPLAYED = "Idempotent-Replayed"
+
+
+class CatalogApplySerializer(serializers.ModelSerializer):
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = CatalogApply
+        fields = ["id", "created_at", "user", "source", "digest", "prune", "summary"]
 
 
 class CanPlan(permissions.BasePermission):
@@ -46,12 +53,20 @@ PRUNE = OpenApiParameter("prune", bool, description="Delete what the catalog's s
 NAME = OpenApiParameter("name", str, description="The file name errors are reported against (catalog.yaml).")
 
 
-class CatalogViewSet(viewsets.ViewSet):
-    """Catalog as code: the inventory described by YAML (or CSV) files, planned then applied."""
+class CatalogViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Catalog as code: the inventory described by YAML (or CSV) files, planned then applied.
+    The list is the catalogs applied, newest first."""
 
-    # ?format=yaml|csv names the export's format: DRF reads ?format= to pick a renderer, so there is one.
-    renderer_classes = [JSONRenderer, BrowsableAPIRenderer, YamlRenderer, CsvRenderer]
+    queryset = CatalogApply.objects.select_related("user")
+    serializer_class = CatalogApplySerializer
+    permission_classes = [CanPlan]
+
     parser_classes = [RawCatalogParser, TextYamlParser, XYamlParser, CsvParser, JSONParser, MultiPartParser, FormParser]
+
+    def perform_content_negotiation(self, request, force=False):
+        # ?format= names the export's file format here (yaml|csv), not a renderer: answers are JSON.
+        renderer = self.get_renderers()[0]
+        return renderer, renderer.media_type
 
     @extend_schema(responses={200: OpenApiTypes.OBJECT}, auth=[])
     @action(
@@ -102,7 +117,7 @@ class CatalogViewSet(viewsets.ViewSet):
             OpenApiParameter("kind", str, enum=["components", "instances"], description="For CSV."),
             OpenApiParameter("instances", bool, description="For YAML: include instances (default true)."),
         ],
-        responses={200: OpenApiTypes.STR},
+        responses={(200, "application/yaml"): OpenApiTypes.OBJECT, (200, "text/csv"): OpenApiTypes.STR},
     )
     @action(detail=False, methods=["get"], permission_classes=[CanPlan])
     def export(self, request):
