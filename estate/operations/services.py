@@ -236,8 +236,11 @@ def _record_state(operation: Operation, action: str, before: str, after: str) ->
 
 
 def operation_resume(*, operation: Operation, user=None) -> Operation:
-    """Continue an operation paused at a checkpoint."""
+    """Continue an operation paused at a checkpoint; not into a change freeze unless it was forced."""
     guard_write(operation)
+    calendar = calendar_state(operation.component)
+    if calendar.closed and not operation.forced:
+        raise _refuse(f"{calendar.reason} Resume it once the freeze ends.", "component", status=409)
     with transaction.atomic():
         if not Operation.objects.filter(pk=operation.pk, state=OperationState.PAUSED).update(
             state=OperationState.QUEUED

@@ -231,3 +231,17 @@ def test_a_new_image_during_a_freeze_is_rolled_once_the_freeze_ends(cart_api, no
     time_machine.move_to(FREEZE_END + timedelta(minutes=1), tick=True)
     [operation_id] = policies.evaluate_all()
     assert Operation.objects.get(pk=operation_id).kind == OperationKind.ROLL_COMPONENT
+
+
+def test_a_paused_operation_is_not_resumed_into_a_freeze(cart_api, dispatched, time_machine):
+    time_machine.move_to(FREEZE_START - timedelta(days=1), tick=True)
+    op = services.operation_start(component=cart_api, kind=OperationKind.ROLL_COMPONENT)
+    Operation.objects.filter(pk=op.pk).update(state=OperationState.PAUSED)
+    freeze()
+    time_machine.move_to(NOW, tick=True)
+    with pytest.raises(ApplicationError) as refused:
+        services.operation_resume(operation=op)
+    assert refused.value.status == 409 and REFUSAL in refused.value.message
+    assert Operation.objects.get(pk=op.pk).state == OperationState.PAUSED
+    time_machine.move_to(FREEZE_END + timedelta(minutes=1), tick=True)
+    assert services.operation_resume(operation=op).state == OperationState.QUEUED
