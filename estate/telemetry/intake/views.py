@@ -10,9 +10,10 @@ import json
 
 from django.http import HttpResponse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+from rest_framework import serializers
 from rest_framework.views import APIView
 
 from estate.access.authentication import ApiTokenAuthentication, SessionAuthentication
@@ -97,15 +98,30 @@ class OtlpView(IntakeView):
         )
 
 
+OTLP_STATUS = inline_serializer(
+    "OtlpStatus", fields={"code": serializers.IntegerField(), "message": serializers.CharField()}
+)
+
+
+def _otlp_responses() -> dict:
+    """Each answer in the request's encoding (OTLP/HTTP); 401, 415 and 429 in the API's error shape."""
+    answers = {
+        200: ("Stored; partial_success counts what was left out, and why.", OpenApiTypes.OBJECT),
+        400: ("Not an OTLP message: a google.rpc.Status says why; nothing stored.", OTLP_STATUS),
+        403: ("About components outside the sender's scope (a google.rpc.Status), or a credential that may not "
+              "send telemetry (the API's error shape); nothing stored.", OpenApiTypes.OBJECT),
+        413: ("Over TELEMETRY_MAX_BODY_BYTES sent or inflated, or over TELEMETRY_BATCH_LIMIT points.", OTLP_STATUS),
+    }  # fmt: skip
+    responses = {}
+    for code, (description, json_schema) in answers.items():
+        responses[(code, otlp.PROTOBUF)] = OpenApiResponse(OpenApiTypes.BINARY, description=description)
+        responses[(code, otlp.JSON)] = OpenApiResponse(json_schema, description=description)
+    responses[415] = OpenApiResponse(description="Not application/x-protobuf or application/json, or not gzip.")
+    return responses
+
+
 _OTLP_SCHEMA = extend_schema(
-    request={otlp.PROTOBUF: OpenApiTypes.BINARY, otlp.JSON: OpenApiTypes.OBJECT},
-    responses={
-        200: OpenApiResponse(description="Stored; partial_success counts what was left out, and why."),
-        400: OpenApiResponse(description="Not an OTLP message (a google.rpc.Status says why); nothing stored."),
-        403: OpenApiResponse(description="About components outside the sender's scope; nothing stored."),
-        413: OpenApiResponse(description="Over TELEMETRY_MAX_BODY_BYTES, sent or inflated; nothing stored."),
-        415: OpenApiResponse(description="Not application/x-protobuf or application/json, or not gzip."),
-    },
+    request={otlp.PROTOBUF: OpenApiTypes.BINARY, otlp.JSON: OpenApiTypes.OBJECT}, responses=_otlp_responses()
 )
 
 
