@@ -12,9 +12,8 @@ import logging
 from django.core.exceptions import PermissionDenied
 from django.db import DatabaseError
 
-from estate.audit.choices import AuditAction
 from estate.audit.context import Actor, actor_of
-from estate.audit.services import audit_record
+from estate.audit.services import access_denied_record
 
 logger = logging.getLogger(__name__)
 
@@ -40,19 +39,11 @@ def denied_reason(request, response) -> str:
     return getattr(request, DENIED_REASON, "") or "Forbidden."
 
 
-def access_denied_record(request, response) -> None:
+def record_refused_response(request, response) -> None:
     actor = denied_actor(request)
     if actor is None:
         return
-    reason = denied_reason(request, response)
-    path = request.get_full_path()[:500]
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        object_repr=f"{request.method} {path}",
-        changes={"method": request.method, "path": path, "reason": reason},
-        message=reason,
-        actor=actor,
-    )
+    access_denied_record(request=request, reason=denied_reason(request, response), actor=actor)
 
 
 class AccessDeniedAuditMiddleware:
@@ -63,7 +54,7 @@ class AccessDeniedAuditMiddleware:
         response = self.get_response(request)
         if response.status_code == 403:
             try:
-                access_denied_record(request, response)
+                record_refused_response(request, response)
             except DatabaseError:  # the refusal stands; a database that is down must not turn it into a 500
                 logger.warning("Could not record a refused request to %s", request.path, exc_info=True)
         return response

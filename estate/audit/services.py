@@ -8,6 +8,7 @@ from typing import Any
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
+from estate.audit.choices import AuditAction
 from estate.audit.context import Actor, current_actor
 from estate.audit.models import AuditEvent
 
@@ -102,3 +103,15 @@ def audit_record_many(events: list[AuditEvent]) -> list[AuditEvent]:
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, list]:
     """{field: [before, after]} for the fields whose value differs."""
     return {name: [before.get(name), value] for name, value in after.items() if before.get(name) != value}
+
+
+def access_denied_record(*, request, reason: str, actor: Actor) -> AuditEvent:
+    """One ACCESS_DENIED event: who was refused what (method and path) and why."""
+    path = request.get_full_path()[:500]
+    return audit_record(
+        action=AuditAction.ACCESS_DENIED,
+        object_repr=f"{request.method} {path}",
+        changes={"method": request.method, "path": path, "reason": reason},
+        message=reason,
+        actor=actor,
+    )

@@ -14,9 +14,8 @@ from django.utils import timezone
 from rest_framework import authentication, exceptions, permissions
 
 from estate.access.scope import UserScope, scope_of
-from estate.audit.choices import AuditAction
 from estate.audit.context import Actor, actor_of
-from estate.audit.services import audit_record
+from estate.audit.services import access_denied_record
 from estate.telemetry.models import TOKEN_PREFIX, IngestToken
 
 KEYWORD = "Bearer"
@@ -87,11 +86,4 @@ def record_token_refusal(request, reason: str) -> None:
     audit middleware, which has nobody to name for a machine token."""
     if not isinstance(request.auth, IngestToken):
         return
-    path = request.get_full_path()[:500]
-    audit_record(
-        action=AuditAction.ACCESS_DENIED,
-        object_repr=f"{request.method} {path}",
-        changes={"method": request.method, "path": path, "reason": reason},
-        message=reason,
-        actor=sender_actor(request),
-    )
+    access_denied_record(request=request, reason=reason, actor=sender_actor(request))

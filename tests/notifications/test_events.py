@@ -19,19 +19,11 @@ from estate.outbox.choices import MessageState
 from estate.outbox.models import OutboxMessage
 from estate.patching import services as patching
 from tests.factories import BastionComponentFactory, ImmutableComponentFactory, TeamFactory
-from tests.operations.conftest import make_component
+from tests.operations.conftest import fast_operations, make_component  # noqa: F401 - an autouse fixture
 from tests.patching.conftest import make_window
 
 pytestmark = pytest.mark.django_db
 ALL_EVENTS = ["operation_failed", "operation_cancelled", "breaker_tripped", "window_started", "window_ended"]
-
-
-@pytest.fixture(autouse=True)
-def fast(settings):
-    settings.OPERATIONS_POLL_SECONDS = 0.01
-    settings.OPERATIONS_DEFAULT_WARMUP_SECONDS = 0
-    settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS = 2
-    settings.OPERATIONS_SANDBOX_FAILURE_RATE = 0
 
 
 @pytest.fixture
