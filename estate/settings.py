@@ -398,6 +398,8 @@ TELEMETRY_DEFAULT_ENVIRONMENT = env_str("TELEMETRY_DEFAULT_ENVIRONMENT", "")
 TELEMETRY_PROMETHEUS_ENVIRONMENT_LABEL = env_str("TELEMETRY_PROMETHEUS_ENVIRONMENT_LABEL", "environment")
 TELEMETRY_PROMETHEUS_COMPONENT_LABEL = env_str("TELEMETRY_PROMETHEUS_COMPONENT_LABEL", "job")
 TELEMETRY_PROMETHEUS_INSTANCE_LABEL = env_str("TELEMETRY_PROMETHEUS_INSTANCE_LABEL", "instance")
+# OTLP histograms (and summaries that report it) also give this quantile as <name>.p95; 0 turns it off.
+TELEMETRY_HISTOGRAM_QUANTILE = float(env_str("TELEMETRY_HISTOGRAM_QUANTILE", "0.95"))
 PROMETHEUS_URL = env_str("PROMETHEUS_URL")
 PROMETHEUS_TIMEOUT_SECONDS = env_int("PROMETHEUS_TIMEOUT_SECONDS", 5)
 # /metrics is open when empty (scraped on a private network); else it wants "Authorization: Bearer <token>".

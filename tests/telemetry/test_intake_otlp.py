@@ -314,3 +314,49 @@ def test_the_batch_limit_counts_points_not_the_resources_heartbeats(shipper, ser
     settings.TELEMETRY_BATCH_LIMIT = 3  # three points, and a heartbeat for their resource
     assert _post(shipper, METRICS, _metrics("checkout")).status_code == 200
     assert len(_samples(service)) == 4
+
+
+def _histogram_request(bounds, counts, total_sum=0.0, kind="histogram") -> ExportMetricsServiceRequest:
+    request = ExportMetricsServiceRequest()
+    scope = _resource(request.resource_metrics.add(), "checkout").scope_metrics.add()
+    metric = scope.metrics.add(name="latency_ms", unit="ms")
+    point = getattr(metric, kind).data_points.add(time_unix_nano=time.time_ns(), count=sum(counts), sum=total_sum)
+    point.explicit_bounds.extend(bounds)
+    point.bucket_counts.extend(counts)
+    return request
+
+
+@pytest.mark.parametrize(
+    ("bounds", "counts", "p95"),
+    [
+        ([10, 20, 50], [0, 10, 0, 0], 19.5),  # all in (10, 20]: 10 + 10 × 9.5/10
+        ([10, 20, 50], [50, 30, 20, 0], 42.5),  # rank 95 in (20, 50]: 20 + 30 × 15/20
+        ([10, 20], [0, 0, 4], 20),  # in the overflow bucket: its lower bound, as Prometheus says
+        ([10], [2, 0], 9.5),  # the first bucket starts at 0
+    ],
+)
+def test_a_histogram_also_gives_its_95th_percentile(shipper, service, bounds, counts, p95):
+    response = _post(shipper, METRICS, _histogram_request(bounds, counts))
+    assert response.status_code == 200
+    assert _samples(service)["latency_ms.p95"] == pytest.approx(p95)
+
+
+def test_the_quantile_is_configurable_and_can_be_turned_off(shipper, service, settings):
+    settings.TELEMETRY_HISTOGRAM_QUANTILE = 0.5
+    _post(shipper, METRICS, _histogram_request([10, 20], [0, 10, 0]))
+    assert _samples(service)["latency_ms.p50"] == pytest.approx(15)
+    Sample.objects.all().delete()
+    IngestBatch.objects.all().delete()
+    settings.TELEMETRY_HISTOGRAM_QUANTILE = 0
+    _post(shipper, METRICS, _histogram_request([10, 20], [0, 10, 0]))
+    assert set(_samples(service)) == {"latency_ms.count", "latency_ms.sum"}
+
+
+def test_a_summary_gives_its_count_sum_and_the_quantile_it_reports(shipper, service):
+    request = ExportMetricsServiceRequest()
+    scope = _resource(request.resource_metrics.add(), "checkout").scope_metrics.add()
+    point = scope.metrics.add(name="rpc_ms").summary.data_points.add(time_unix_nano=time.time_ns(), count=5, sum=50)
+    point.quantile_values.add(quantile=0.5, value=8)
+    point.quantile_values.add(quantile=0.95, value=31)
+    _post(shipper, METRICS, request)
+    assert _samples(service) == {"rpc_ms.count": 5, "rpc_ms.sum": 50, "rpc_ms.p95": 31}

@@ -166,6 +166,10 @@ def _translate_metric(translation: Translation, metric, component, instance) -> 
             origin = _sample(translation, base, f"{metric.name}.count", point.count, "", point)
             if kind == "summary" or point.HasField("sum"):
                 _sample(translation, base, f"{metric.name}.sum", point.sum, metric.unit, point, origin)
+            value = _quantile(kind, point, settings.TELEMETRY_HISTOGRAM_QUANTILE)
+            if value is not None:
+                name = f"{metric.name}.{quantile_suffix(settings.TELEMETRY_HISTOGRAM_QUANTILE)}"
+                _sample(translation, base, name, value, metric.unit, point, origin)
     elif kind is not None:  # a data type a later OTLP adds: its points are rejected, not lost silently
         translation.add({**base, "name": metric.name, "value": None}, _next_point(translation))
 
@@ -184,6 +188,36 @@ def _number_points(translation: Translation, base: dict, name: str, unit: str, p
         origins.append(origin)
         origin += 1
     translation.points = origin
+
+
+def quantile_suffix(q: float) -> str:
+    """0.95 → "p95", 0.999 → "p99_9": the sample name's ending for the configured quantile."""
+    return "p" + f"{q * 100:.4f}".rstrip("0").rstrip(".").replace(".", "_")
+
+
+def _quantile(kind: str, point, q: float) -> float | None:
+    """The q-quantile of a point: a summary's own if it reports that quantile; an explicit-bucket
+    histogram's estimated as Prometheus's histogram_quantile does (linear within the bucket)."""
+    if not 0 < q < 1 or not point.count:
+        return None
+    if kind == "summary":
+        return next((v.value for v in point.quantile_values if abs(v.quantile - q) < 1e-9), None)
+    if kind != "histogram" or len(point.bucket_counts) != len(point.explicit_bounds) + 1:
+        return None  # exponential histograms: count and sum only
+    return _bucket_quantile(list(point.explicit_bounds), list(point.bucket_counts), q * point.count)
+
+
+def _bucket_quantile(bounds: list[float], counts: list[int], rank: float) -> float | None:
+    below = 0
+    for index, count in enumerate(counts):
+        if count and below + count >= rank:
+            if index == len(bounds):  # the overflow bucket has no upper bound: its lower one, as Prometheus
+                return bounds[-1] if bounds else None
+            upper = bounds[index]
+            lower = bounds[index - 1] if index else min(0.0, upper)
+            return lower + (upper - lower) * (rank - below) / count
+        below += count
+    return None
 
 
 def _sample(translation, base, name, value, unit, point, origin: int | None = None) -> int:
