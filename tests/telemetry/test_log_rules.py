@@ -50,3 +50,14 @@ def test_matching_a_long_hostile_line_against_every_default_rule_stays_fast():
         assert matcher.kind_of(hostile) == ""
     assert time.perf_counter() - started < 2  # each line is cut to LOG_LINE_MAX before searching
     assert LOG_LINE_MAX <= 2000
+
+
+def test_a_rule_that_backtracks_catastrophically_is_cut_off_and_the_others_still_match(default_log_rules):
+    # Written past clean() (as a raw UPDATE or an old row would be): the timeout is the last guard.
+    LogRule.objects.create(name="0 slow", pattern=r"(x+x+)+y", kind="file_change")
+    matcher = LogMatcher()
+    started = time.perf_counter()
+    kinds = [matcher.kind_of("x" * 1500), matcher.kind_of("x" * 1500 + " Accepted publickey for eve from 10.0.0.9")]
+    assert time.perf_counter() - started < 1  # one timeout of LOG_MATCH_TIMEOUT, then the rule is skipped
+    assert kinds == ["", "ssh_session"]
+    assert "0 slow" in matcher.slow
