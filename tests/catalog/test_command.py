@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -37,7 +38,7 @@ def test_apply_a_folder_then_change_shows_before_and_after(tmp_path):
     folder = tmp_path / "catalog"
     folder.mkdir()
     (folder / "estate.yaml").write_text(
-        open("examples/catalog/estate.yaml").read().replace("desiredInstances: 4", "desiredInstances: 6")
+        Path("examples/catalog/estate.yaml").read_text().replace("desiredInstances: 4", "desiredInstances: 6")
     )
     out = run("plan", str(folder))
     assert "~ component production/cart-api: update\n    desiredInstances: 4 → 6\n" in out
