@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError, RestrictedError
 
@@ -125,7 +125,7 @@ class _Writer:
         return None if key is None else self.objects[kind][key]
 
     def _named(self, item: Item, model, **fields):
-        obj = item.row or model(slug=item.key)
+        obj = _fresh(item) or model(slug=item.key)
         for name, value in ({"name": item.entry.values["name"]} | fields).items():
             setattr(obj, name, value)
         return validated_save(obj)
@@ -169,7 +169,7 @@ class _Writer:
         if item.row is None:
             component = inventory.component_create(data=data | {"slug": slug})
         else:
-            component = inventory.component_update(component=item.row, data=data)
+            component = inventory.component_update(component=_fresh(item), data=data)
         if values["image"] is not None:
             self._write_image(item.key, component, values["image"])
         return component
@@ -216,7 +216,7 @@ class _Writer:
             "zone": values["zone"],
             "image": image,
         }
-        return inventory.instance_save(instance=item.row, data=data)
+        return inventory.instance_save(instance=_fresh(item), data=data)
 
     def _prune(self) -> None:
         problems = []
@@ -225,6 +225,18 @@ class _Writer:
                 problems += _delete(item)
         if problems:
             raise CatalogError(problems, status=409)
+
+
+def _fresh(item: Item):
+    """The row to update, read again and locked: the plan's copy may be seconds old, and a save writes
+    every column, so health or last-seen written by telemetry since would otherwise be put back."""
+    if item.row is None:
+        return None
+    try:
+        return type(item.row).objects.select_for_update().get(pk=item.row.pk)
+    except ObjectDoesNotExist as exc:
+        message = "It was deleted while the catalog was being applied; plan again."
+        raise CatalogError([item.entry.problem(message)], status=409) from exc
 
 
 def _delete(item: Item) -> list[Problem]:

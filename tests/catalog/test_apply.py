@@ -216,3 +216,15 @@ def test_query_count_grows_with_kinds_not_objects(phase):
         counts.append(len(queries))
     assert counts[0] == counts[1], counts
     assert counts[1] <= 14
+
+
+def test_an_update_keeps_what_telemetry_wrote_after_the_plan_was_read(base_catalog):
+    from estate.catalog.plan import plan_catalog
+    from estate.catalog.services import _Writer
+
+    catalog_apply(catalog=catalog_of(base_catalog))
+    plan = plan_catalog(catalog_of(base_catalog.replace("desiredInstances: 3", "desiredInstances: 4")), prune=False)
+    Component.objects.filter(slug="cart-api").update(health="down", health_reason="no heartbeat")  # meanwhile
+    _Writer(plan).run()
+    cart = Component.objects.get(slug="cart-api")
+    assert (cart.desired_instances, cart.health, cart.health_reason) == (4, "down", "no heartbeat")
