@@ -34,7 +34,7 @@ from estate.outbox.models import OutboxMessage
 from estate.patching import selectors as patching_selectors
 from estate.patching.models import ChangeFreeze
 from estate.patching.services import feed_token_create
-from estate.telemetry.models import ComponentTelemetry, HealthChange, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule
 from tests.conftest import api_token, user_with_role
 from tests.factories import (
     BastionComponentFactory,
@@ -178,6 +178,7 @@ def world(settings) -> World:
         "patch-windows": window.pk, "occurrences": occurrence.key, "operations": operation.pk,
         "change-freezes": freeze.pk,
         "metric-rules": rule.pk, "component-telemetry": service.pk, "health-changes": HealthChange.objects.get().pk,
+        "log-rules": LogRule.objects.create(name="matrix", pattern="matrix", kind="ssh_session").pk,
         "remediation-policies": RemediationPolicy.objects.create(component=service).pk,
         "provider-configs": ProviderConfig.objects.create(component=service).pk,
         "feed-tokens": feed.pk, "tokens": token.pk,

@@ -61,3 +61,19 @@ def test_a_rule_that_backtracks_catastrophically_is_cut_off_and_the_others_still
     assert time.perf_counter() - started < 1  # one timeout of LOG_MATCH_TIMEOUT, then the rule is skipped
     assert kinds == ["", "ssh_session"]
     assert "0 slow" in matcher.slow
+
+
+def test_an_admin_edits_rules_through_the_api_with_the_models_bounds(api):
+    body = {"name": "su to root", "pattern": r"\bsu\[\d+\]: \(to root\)", "kind": "ssh_session"}
+    created = api.post("/api/v1/log-rules/", body, format="json")
+    assert created.status_code == 201 and created.json()["enabled"]
+    refused = api.post("/api/v1/log-rules/", {**body, "name": "slow", "pattern": "(a+)+$"}, format="json")
+    assert refused.status_code == 400 and "repeated group" in refused.json()["errors"]["pattern"][0]
+    rule = created.json()["id"]
+    assert api.patch(f"/api/v1/log-rules/{rule}/", {"enabled": False}, format="json").status_code == 200
+    assert not LogRule.objects.get(pk=rule).enabled
+
+
+def test_a_viewer_reads_log_rules_but_cannot_write_them(viewer_api):
+    assert viewer_api.get("/api/v1/log-rules/?kind=ssh_session").status_code == 200
+    assert viewer_api.post("/api/v1/log-rules/", {}, format="json").status_code == 403

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.telemetry.choices import ItemType
-from estate.telemetry.models import ComponentTelemetry, HealthChange, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule
 
 
 class IngestItemSerializer(serializers.Serializer):
@@ -43,6 +43,13 @@ class MetricRuleSerializer(ModelSerializer):
         fields = ["id", "component", "category", "metric", "aggregation", "window_seconds", "comparison", "warn",
                   "critical", "unit", "enabled"]  # fmt: skip
         validators: list = []  # the model's clean() and constraints decide, through validated_save
+
+
+class LogRuleSerializer(ModelSerializer):
+    class Meta:
+        model = LogRule
+        fields = ["id", "name", "pattern", "kind", "enabled"]
+        validators: list = []  # the model's clean() (bounded, no nested repetition) decides, through validated_save
 
 
 class HealthChangeSerializer(ModelSerializer):

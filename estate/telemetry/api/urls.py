@@ -5,5 +5,6 @@ from estate.telemetry.api import views
 router = SimpleRouter()
 router.register("telemetry", views.TelemetryIngestViewSet, basename="telemetry")
 router.register("metric-rules", views.MetricRuleViewSet, basename="metricrule")
+router.register("log-rules", views.LogRuleViewSet, basename="logrule")
 router.register("health-changes", views.HealthChangeViewSet, basename="healthchange")
 router.register("component-telemetry", views.ComponentTelemetryViewSet, basename="componenttelemetry")

@@ -27,7 +27,7 @@ from estate.telemetry.auth import (
     sender_scope,
 )
 from estate.telemetry.ingest import ingest
-from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestBatch, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestBatch, LogRule, MetricRule
 from estate.telemetry.selectors import component_rules, metric_series
 
 REPLAYED = "Idempotent-Replayed"
@@ -157,6 +157,15 @@ class MetricRuleViewSet(ServiceModelViewSet):
     queryset = MetricRule.objects.all()
     serializer_class = serializers.MetricRuleSerializer
     filterset_fields = ["component", "category", "metric", "enabled"]
+
+
+class LogRuleViewSet(ServiceModelViewSet):
+    """Log lines that mean an instance was changed by hand: OTLP log records matching an enabled
+    rule become events of its kind (ssh_session, package_install, config_change ...), which taint."""
+
+    queryset = LogRule.objects.all()
+    serializer_class = serializers.LogRuleSerializer
+    filterset_fields = ["kind", "enabled"]
 
 
 class HealthChangeViewSet(viewsets.ReadOnlyModelViewSet):
