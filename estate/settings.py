@@ -467,3 +467,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         "TokenScopeEnum": "estate.access.models.TokenScope",
     }
 )
+        # Two "kind" fields with choices (operations, log rules): each its own name, operations' as before.
+        "KindEnum": "estate.operations.choices.OperationKind",
+        "MutationKindEnum": "estate.telemetry.choices.MutationKind",

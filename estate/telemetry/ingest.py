@@ -38,7 +38,8 @@ if TYPE_CHECKING:
 NAME_RE = re.compile(r"^[A-Za-z_:][A-Za-z0-9_:.\-]{0,99}$")
 KIND_RE = re.compile(r"^[a-z][a-z0-9_.\-]{0,49}$")
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
-ITEM_TYPES = frozenset(ItemType.values)  # TextChoices.values builds a new list on every call
+# TextChoices.values builds a new list on every call; a tuple, not a set: a JSON list as "type" is unhashable.
+ITEM_TYPES = tuple(ItemType.values)
 
 
 @dataclass

@@ -65,8 +65,9 @@ def _without_ids(data):
     for resource in _list(data, "resourceLogs"):
         for scope in _list(resource, "scopeLogs"):
             for record in _list(scope, "logRecords"):
-                for key in ("traceId", "spanId", "trace_id", "span_id"):
-                    record.pop(key, None) if isinstance(record, dict) else None
+                if isinstance(record, dict):
+                    for key in ("traceId", "spanId", "trace_id", "span_id"):
+                        record.pop(key, None)
     return data
 
 

@@ -51,7 +51,8 @@ class IntakeView(APIView):
             body = read_body(request._request, encodings=self.encodings)
             return self.answer(request, media, body)
         except ApplicationError as error:  # only the scope refuses a partial batch: 403, nothing stored
-            record_token_refusal(request, error.message)
+            if error.status == 403:
+                record_token_refusal(request, error.message)  # after the rollback, as the JSON endpoint does
             return self.refusal(IntakeError(error.status, error.message), media)
         except IntakeError as error:
             return self.refusal(error, media)
