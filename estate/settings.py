@@ -465,8 +465,8 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
     {
         "OperationStateEnum": "estate.operations.choices.OperationState",
         "TokenScopeEnum": "estate.access.models.TokenScope",
-    }
-)
         # Two "kind" fields with choices (operations, log rules): each its own name, operations' as before.
         "KindEnum": "estate.operations.choices.OperationKind",
         "MutationKindEnum": "estate.telemetry.choices.MutationKind",
+    }
+)
