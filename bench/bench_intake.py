@@ -189,9 +189,9 @@ def report(args, figures: dict) -> tuple[str, bool]:
         "",
         "| path | samples/s | × raw COPY |",
         "| --- | ---: | ---: |",
-        f"| OTLP/HTTP protobuf `/v1/metrics` | {figures['otlp']:,.0f} | {figures['otlp_ratio']:.2f} |",
+        f"| OTLP/HTTP protobuf `/v1/metrics` | {figures['otlp']:,.0f} | {figures['otlp_ratio']:.3f} |",
         f"| remote_write `/api/v1/telemetry/prometheus/write` | {figures['remote_write']:,.0f} | "
-        f"{figures['rw_ratio']:.2f} |",
+        f"{figures['rw_ratio']:.3f} |",
         f"| raw COPY, same rows, same table | {figures['copy']:,.0f} | 1.00 |",
         "",
         f"Peak Python memory decoding, translating and storing one {args.batch:,}-point OTLP request "
