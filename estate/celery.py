@@ -32,3 +32,8 @@ class RedisTransport(kombu_redis.Transport):
 app = Celery("estate")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Waiting operations' wake-ups held by a worker are lost with its broker connection: re-sent on reconnect.
+from estate.operations.wakeups import ResendWakeups  # noqa: E402 - the app must exist first
+
+app.steps["consumer"].add(ResendWakeups)

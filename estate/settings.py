@@ -437,6 +437,9 @@ OPERATIONS_LEASE_SECONDS = env_int("OPERATIONS_LEASE_SECONDS", 60)
 # A queued operation whose message has not started it within this long is dispatched again.
 OPERATIONS_REDISPATCH_SECONDS = env_int("OPERATIONS_REDISPATCH_SECONDS", 60)
 OPERATIONS_POLL_SECONDS = float(env_str("OPERATIONS_POLL_SECONDS", "1"))
+# A waiting operation gives its worker back and is woken again after at most this long (a cancel is
+# seen at the next wake-up); a wait with a known end (warm-up) sleeps until then, in steps of this.
+OPERATIONS_MAX_SNOOZE_SECONDS = float(env_str("OPERATIONS_MAX_SNOOZE_SECONDS", "5"))
 OPERATIONS_DEFAULT_WARMUP_SECONDS = float(env_str("OPERATIONS_DEFAULT_WARMUP_SECONDS", "5"))
 OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS = float(env_str("OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS", "300"))
 # The most any operation may ask a worker to wait (warm-up, health timeout), and the most instances

@@ -3,6 +3,12 @@
 Every call a worker makes here may be repeated by another worker after a crash: launches are
 keyed by the Replacement row, terminations and progress are absolute (not increments), and
 the lease (claim_token + lease_expires_at) makes sure only one worker acts at a time.
+
+Nothing here sleeps. A step that must wait (warm-up, a health gate, capacity to retire old
+instances, a provider's callback or rollout) raises Snooze: the worker releases the operation
+with its lease set to the wake-up time and queues a wake-up message with that countdown, then
+takes other work. The wait's deadline is kept in the operation's result, so it holds across
+wake-ups and workers; a lost wake-up message is re-sent by the sweep once the lease has run out.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from estate.operations import notices, rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, OperationStep, Replacement
 from estate.operations.providers import ProviderError, provider_for
+from estate.operations.providers.base import Snooze
 from estate.operations.recording import RecordedProvider
 
 logger = logging.getLogger(__name__)
@@ -52,12 +59,20 @@ def _lease_until():
     return timezone.now() + timedelta(seconds=settings.OPERATIONS_LEASE_SECONDS)
 
 
+HELD = (OperationState.RUNNING, OperationState.CANCELLING)
+# A running operation nobody holds is waiting (snoozed); its lease_expires_at is its wake-up time.
+SNOOZED = Q(state__in=HELD, claim_token="")
+
+
 def claim(operation_id: int) -> str | None:
-    """Take the operation if it is queued, or held under a lease that ran out; the token, or None."""
+    """Take the operation if it is queued, held under a lease that ran out, or waiting and due (or
+    cancelling: a cancel need not wait for the wake-up); the token, or None."""
     token = uuid.uuid4().hex
     now = timezone.now()
-    claimable = Q(state=OperationState.QUEUED) | Q(
-        state__in=(OperationState.RUNNING, OperationState.CANCELLING), lease_expires_at__lt=now
+    claimable = (
+        Q(state=OperationState.QUEUED)
+        | Q(state__in=HELD, lease_expires_at__lt=now)
+        | Q(state=OperationState.CANCELLING, claim_token="")
     )
     # One conditional UPDATE: of two workers holding the same message, exactly one gets a row back.
     updated = Operation.objects.filter(claimable, pk=operation_id).update(
@@ -68,10 +83,40 @@ def claim(operation_id: int) -> str | None:
         started_at=Coalesce("started_at", now),
         claim_token=token,
         lease_expires_at=_lease_until(),
-        attempts=F("attempts") + 1,
+        # A wake-up is the same attempt going on; a takeover from a dead worker is a new one.
+        attempts=Case(When(SNOOZED, then=F("attempts")), default=F("attempts") + 1),
         updated_at=now,
     )
     return token if updated else None
+
+
+# While the broker is down the worker can take no other work, so it may as well keep trying to queue
+# a wake-up for a while before it leaves it to the sweep.
+WAKE_RETRY_SECONDS = 30
+
+
+def wake_later(operation_id: int, seconds: float) -> None:
+    """Queue the wake-up once the release is committed. A broker still down after WAKE_RETRY_SECONDS
+    is not an error: the row is marked undispatched and the sweep sends it once the lease has run out."""
+
+    def send() -> None:
+        from estate.operations.tasks import run_operation
+
+        give_up = time.monotonic() + WAKE_RETRY_SECONDS
+        pause = 0.5
+        while True:
+            try:
+                run_operation.apply_async((operation_id,), countdown=seconds, retry=False)
+                return
+            except Exception:  # noqa: BLE001 - any broker failure: try again, then leave it to the sweep
+                if time.monotonic() + pause > give_up:
+                    logger.warning("operation %s: wake-up not queued, the sweep will send it", operation_id)
+                    Operation.objects.filter(pk=operation_id).update(dispatched_at=None)
+                    return
+            time.sleep(pause)  # only while the broker is down, when there is no other work to take
+            pause = min(pause * 2, 2)
+
+    transaction.on_commit(send)
 
 
 class TimedProvider:
@@ -109,6 +154,7 @@ class Run:
         self.op = Operation.objects.select_related("component", "component__current_image").get(pk=operation_id)
         self.provider = None
         self.poll = settings.OPERATIONS_POLL_SECONDS
+        self.banked = 0.0  # provider seconds already added to the result in this turn
 
     # --- lease and state ---------------------------------------------------------------------
     def heartbeat(self) -> str:
@@ -124,12 +170,18 @@ class Run:
         if self.heartbeat() == OperationState.CANCELLING:
             raise Cancelled
 
-    def finish(self, state: str, *, error: str = "", message: str = "", level: str = StepLevel.INFO) -> None:
-        spent = getattr(self.provider, "seconds", 0.0)
+    def bank_provider_seconds(self) -> None:
+        """Add this turn's time in provider calls to the result (a run spans many turns)."""
+        spent = getattr(self.provider, "seconds", 0.0) - self.banked
+        self.banked += spent
         self.op.result = {
             **self.op.result,
             "provider_seconds": round(self.op.result.get("provider_seconds", 0) + spent, 4),
         }
+
+    def finish(self, state: str, *, error: str = "", message: str = "", level: str = StepLevel.INFO) -> None:
+        self.bank_provider_seconds()
+        self.op.result.pop("waiting", None)
         with transaction.atomic():
             done = Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(
                 result=self.op.result,
@@ -152,7 +204,9 @@ class Run:
         policies.operation_finished(self.op.pk)
 
     def pause(self, checkpoint: int) -> None:
+        self.bank_provider_seconds()
         Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(
+            result=self.op.result,
             state=OperationState.PAUSED,
             checkpoints_passed=[*self.op.checkpoints_passed, checkpoint],
             lease_expires_at=None,
@@ -163,6 +217,50 @@ class Run:
     def save_result(self, **values) -> None:
         self.op.result = {**self.op.result, **values}
         Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(result=self.op.result)
+
+    # --- waiting without a worker ------------------------------------------------------------
+    def snooze(self, seconds: float, why: str) -> None:
+        """Give the worker back: release the claim, the lease running out at the wake-up time, and queue
+        the wake-up. Bounded: a cancel is seen at the next wake-up, at most MAX_SNOOZE seconds away."""
+        seconds = min(max(seconds, 0.01), settings.OPERATIONS_MAX_SNOOZE_SECONDS)
+        self.bank_provider_seconds()
+        now = timezone.now()
+        with transaction.atomic():
+            released = Operation.objects.filter(pk=self.op.pk, claim_token=self.token).update(
+                result={**self.op.result, "waiting": why[:300]},
+                claim_token="",
+                lease_expires_at=now + timedelta(seconds=seconds),
+                dispatched_at=now,
+                updated_at=now,
+            )
+            if not released:
+                raise LeaseLost
+            wake_later(self.op.pk, seconds)
+
+    def marks(self) -> dict:
+        """What the current step has already done or said, and its waits' deadlines; cleared per batch."""
+        return self.op.result.get("marks", {})
+
+    def mark(self, key: str, value=True) -> None:
+        self.save_result(marks={**self.marks(), key: value})
+
+    def log_once(self, key: str, message: str, **kwargs) -> None:
+        """A step logged once, however many wake-ups pass through the code that says it."""
+        if not self.marks().get(f"said:{key}"):
+            log_step(self.op, message, **kwargs)
+            self.mark(f"said:{key}")
+
+    def wait_or_fail(self, key: str, timeout: float, failure: str, *, retry_in: float | None = None) -> None:
+        """Snooze until the next look, or GateFailed(failure) once the wait named `key`, counted from its
+        first look (the deadline is kept in the row, so it holds across wake-ups), has lasted `timeout`."""
+        deadline = self.marks().get(f"deadline:{key}")
+        if deadline is None:
+            deadline = time.time() + timeout
+            self.mark(f"deadline:{key}", deadline)
+        left = deadline - time.time()
+        if left <= 0:
+            raise GateFailed(failure)
+        raise Snooze(min(retry_in or self.poll, left), failure)
 
     # --- entry -------------------------------------------------------------------------------
     def connect(self, *, heartbeat) -> None:
@@ -181,14 +279,17 @@ class Run:
     def run(self) -> None:
         try:
             try:
-                self.keep_going()
-                self.connect(heartbeat=self.keep_going)
-                if self.op.kind == OperationKind.REBUILD_IMAGE:
-                    self.rebuild()
-                else:
-                    self.roll()
-            except Cancelled:
-                self.cancelled()
+                try:
+                    self.keep_going()
+                    self.connect(heartbeat=self.keep_going)
+                    if self.op.kind == OperationKind.REBUILD_IMAGE:
+                        self.rebuild()
+                    else:
+                        self.roll()
+                except Cancelled:
+                    self.cancelled()
+            except Snooze as nap:
+                self.snooze(nap.seconds, str(nap))
         except LeaseLost:
             logger.info("operation %s: lease taken over by another worker", self.op.pk)
         except (ProviderError, GateFailed) as exc:
@@ -208,7 +309,7 @@ class Run:
         component = self.op.component
         if "image_id" not in self.op.result:
             Operation.objects.filter(pk=self.op.pk).update(progress_total=1)
-            log_step(self.op, f"Building a new image with the {self.provider.name} provider.")
+            self.log_once("build", f"Building a new image with the {self.provider.name} provider.")
             built = self.provider.build_image(self.op)
             self.heartbeat()
             with transaction.atomic():
@@ -290,19 +391,39 @@ class Run:
         return Image.objects.filter(pk=image_id, component=self.op.component).first() if image_id else None
 
     def plan(self) -> None:
-        """Record, once, which instances this operation replaces."""
+        """Record, once, which instances this operation replaces, sickest first, and the launches a roll
+        adds to reach the component's desired count (first of all: they add capacity, take none away)."""
         if self.op.result.get("planned"):
             return
         live = Instance.objects.filter(component=self.op.component, state__in=LIVE_INSTANCE_STATES)
         if self.op.kind == OperationKind.REPLACE_INSTANCES:
             live = live.filter(pk__in=self.op.params.get("instance_ids", []))
+        olds = sorted(live, key=lambda i: (rolling.heal_rank(health=i.health, tainted=i.tainted), i.launched_at, i.pk))
+        missing = self.missing_count(len(olds))
         with transaction.atomic():
-            rows = [Replacement(operation=self.op, old_instance=i) for i in live.order_by("launched_at", "pk")]
+            rows = [Replacement(operation=self.op) for _ in range(missing)]
+            rows += [Replacement(operation=self.op, old_instance=i) for i in olds]
             Replacement.objects.bulk_create(rows, ignore_conflicts=True)
             total = Replacement.objects.filter(operation=self.op).count()
             Operation.objects.filter(pk=self.op.pk).update(progress_total=total)
-            self.save_result(planned=True, previous_image_id=self.previous_image_id(live))
-            log_step(self.op, f"Planned: replace {total} instance(s) in batches of {self.param('batch_size', 1)}.")
+            self.save_result(planned=True, added=missing, previous_image_id=self.previous_image_id(live))
+            log_step(self.op, self.plan_summary(olds, missing))
+
+    def missing_count(self, live: int) -> int:
+        """How many instances a roll launches beside its replacements to reach the desired count."""
+        if self.op.kind != OperationKind.ROLL_COMPONENT:
+            return 0
+        return max(0, (self.op.component.desired_instances or 0) - live)
+
+    def plan_summary(self, olds: list[Instance], missing: int) -> str:
+        sick = sum(1 for i in olds if rolling.heal_rank(health=i.health, tainted=i.tainted) < rolling.HEALTHY_RANK)
+        parts = [f"Planned: replace {len(olds)} instance(s)"]
+        if sick:
+            parts.append(f"the {sick} tainted or unhealthy first")
+        if missing:
+            desired = self.op.component.desired_instances
+            parts.append(f"launch {missing} missing instance(s) first to reach the desired {desired}")
+        return ", ".join(parts) + f"; in batches of {self.param('batch_size', 1)}."
 
     def previous_image_id(self, live) -> int | None:
         """The image most of the instances being replaced run: what a roll-back returns to."""
@@ -318,6 +439,10 @@ class Run:
         timeout = float(self.param("health_timeout_seconds", settings.OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS))
         return min(timeout, settings.OPERATIONS_MAX_WAIT_SECONDS)
 
+    def warmup(self) -> float:
+        return min(float(self.param("warmup_seconds", settings.OPERATIONS_DEFAULT_WARMUP_SECONDS)),
+                   settings.OPERATIONS_MAX_WAIT_SECONDS)  # fmt: skip
+
     def roll(self) -> None:
         if getattr(self.provider, "rolls_itself", False):
             self.rollout()
@@ -326,10 +451,10 @@ class Run:
         image = self.target_image()
         while True:
             self.keep_going()
-            batch = list(self.current_batch())
+            batch = self.current_batch()
             if not batch:
                 self.progress()
-                self.finish(OperationState.SUCCEEDED, message="Every instance replaced.")
+                self.finish(OperationState.SUCCEEDED, message=self.done_summary())
                 return
             self.run_batch(batch, image)
             done = self.progress()
@@ -343,6 +468,16 @@ class Run:
                 self.pause(checkpoint)
                 return
 
+    def done_summary(self) -> str:
+        added = self.op.result.get("added", 0)
+        if not added:
+            return "Every instance replaced."
+        replaced = self.op.progress_done - added
+        return (
+            f"Every instance replaced ({replaced}), and {added} launched to reach the desired "
+            f"{self.op.component.desired_instances}."
+        )
+
     def rollout(self) -> None:
         """A provider that replaces instances itself (Kubernetes): start its rollout once, then follow it."""
         image = self.target_image()
@@ -353,20 +488,16 @@ class Run:
             self.save_result(rollout_started=True)
             log_step(self.op, f"Rollout onto {image.version} started with the {self.provider.name} provider.")
         timeout = self.health_timeout()
-        deadline = time.monotonic() + timeout
-        while True:
-            self.keep_going()
-            done, total, finished = self.provider.rollout_status()
-            Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
-            self.op.progress_done, self.op.progress_total = done, total
-            if finished:
-                self.finish(
-                    OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available."
-                )
-                return
-            if time.monotonic() > deadline:
-                raise GateFailed(f"Rollout did not finish within {timeout:g} s ({done} of {total} updated).")
-            time.sleep(self.poll)
+        self.keep_going()
+        done, total, finished = self.provider.rollout_status()
+        Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
+        self.op.progress_done, self.op.progress_total = done, total
+        if finished:
+            self.finish(OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available.")
+            return
+        self.wait_or_fail(
+            "rollout", timeout, f"Rollout did not finish within {timeout:g} s ({done} of {total} updated)."
+        )
 
     def progress(self) -> int:
         done = Replacement.objects.filter(operation=self.op, state=ReplacementState.DONE).count()
@@ -375,11 +506,16 @@ class Run:
         self.op.progress_done, self.op.progress_total = done, total
         return done
 
-    def current_batch(self):
-        """The batch a previous worker started (resume it), else the next pending instances."""
+    def current_batch(self) -> list[Replacement]:
+        """The batch under way (resume it), else the next pending replacements, numbered now.
+
+        A batch is numbered before anything is launched, so a batch whose launches span several
+        wake-ups (a CI/CD that answers later) stays one batch."""
         rows = Replacement.objects.filter(operation=self.op).select_related("old_instance", "new_instance")
-        started = rows.filter(state=ReplacementState.LAUNCHED)
-        if started.exists():
+        started = list(
+            rows.filter(state__in=(ReplacementState.PENDING, ReplacementState.LAUNCHED), batch__isnull=False)
+        )
+        if started:
             return started
         pending = rows.filter(state=ReplacementState.PENDING)
         size = rolling.next_batch_size(
@@ -387,22 +523,27 @@ class Run:
             batch_size=int(self.param("batch_size", 1)),
             max_unavailable=self.param("max_unavailable", None),
         )
-        return pending[:size]
+        chosen = list(pending[:size])
+        if not chosen:
+            return []
+        number = (rows.aggregate(m=Max("batch"))["m"] or 0) + 1
+        Replacement.objects.filter(pk__in=[r.pk for r in chosen]).update(batch=number)
+        self.save_result(marks={})  # a new batch: its waits and messages start afresh
+        for rep in chosen:
+            rep.batch = number
+        return chosen
 
     def run_batch(self, batch: list[Replacement], image: Image | None) -> None:
-        last = Replacement.objects.filter(operation=self.op).aggregate(m=Max("batch"))["m"] or 0
-        number = batch[0].batch or last + 1
+        number = batch[0].batch
         for rep in batch:
             if rep.new_instance_id is None:
                 # Outside a transaction: a provider may wait for a callback that must see its request row.
                 # A crash before the save repeats the launch, which the provider keys on this replacement.
                 rep.new_instance = self.provider.launch(self.op, rep, image)
-                rep.batch = number
                 rep.state = ReplacementState.LAUNCHED
                 rep.save(update_fields=["new_instance", "batch", "state", "updated_at"])
                 self.keep_going()
-        olds = ", ".join(r.old_instance.external_id for r in batch)
-        log_step(self.op, f"Batch {number}: launched replacements for {olds}; waiting for health.", batch=number)
+        self.log_once("launched", self.launch_summary(batch, number), batch=number)
         try:
             self.gate(batch, number)
             self.retire_olds(batch, number)
@@ -410,58 +551,81 @@ class Run:
             if self.param("rollback", False):
                 self.roll_back(batch, number)
             raise
-        log_step(self.op, f"Batch {number}: {len(batch)} instance(s) replaced.", batch=number)
+        count = Replacement.objects.filter(operation=self.op, batch=number).count()
+        log_step(self.op, f"Batch {number}: {count} instance(s) replaced.", batch=number)
+
+    def launch_summary(self, batch: list[Replacement], number: int) -> str:
+        olds = ", ".join(r.old_instance.external_id for r in batch if r.old_instance_id)
+        added = sum(1 for r in batch if r.old_instance_id is None)
+        what = [f"replacements for {olds}"] if olds else []
+        what += [f"{added} missing instance(s)"] if added else []
+        return (
+            f"Batch {number}: launched {' and '.join(what)}; warming up for {self.warmup():g} s, then the health gate."
+        )
 
     def new_instances(self, batch: list[Replacement]) -> list[Instance]:
         return list(Instance.objects.filter(pk__in=[r.new_instance_id for r in batch]))
 
+    def warming_up(self, instances: list[Instance]) -> float:
+        """Seconds until the last of the new instances has warmed up (0 once all have): every provider."""
+        if not instances:
+            return 0.0
+        ready = max(i.launched_at for i in instances) + timedelta(seconds=self.warmup())
+        return max(0.0, (ready - timezone.now()).total_seconds())
+
     def gate(self, batch: list[Replacement], number: int) -> None:
-        """Wait until every new instance of the batch is healthy, or fail after the timeout."""
+        """Pass once every new instance of the batch is healthy, after its warm-up; fail on a down one or
+        at the timeout (counted from the first look, warm-up included); else snooze until the next look."""
+        if self.marks().get("gate passed"):
+            return
         timeout = self.health_timeout()
-        deadline = time.monotonic() + timeout
-        while True:
-            instances = self.new_instances(batch)
-            self.provider.refresh(self.op, instances)
-            instances = self.new_instances(batch)
-            down = [i for i in instances if i.health == Health.DOWN]
-            if down:
-                raise GateFailed(f"Batch {number}: {down[0].external_id} reported {down[0].health_reason or 'down'}.")
-            if instances and all(i.health == Health.HEALTHY for i in instances):
-                log_step(self.op, f"Batch {number}: health gate passed.", batch=number)
-                return
-            if time.monotonic() > deadline:
-                raise GateFailed(f"Batch {number}: new instances were not healthy within {timeout:g} s.")
-            self.keep_going()
-            time.sleep(self.poll)
+        too_slow = f"Batch {number}: new instances were not healthy within {timeout:g} s."
+        instances = self.new_instances(batch)
+        warm = self.warming_up(instances)
+        if warm > 0:
+            self.wait_or_fail("gate", timeout, too_slow, retry_in=warm)
+        self.provider.refresh(self.op, instances)
+        instances = self.new_instances(batch)
+        down = [i for i in instances if i.health == Health.DOWN]
+        if down:
+            raise GateFailed(f"Batch {number}: {down[0].external_id} reported {down[0].health_reason or 'down'}.")
+        if instances and all(i.health == Health.HEALTHY for i in instances):
+            log_step(self.op, f"Batch {number}: health gate passed.", batch=number)
+            self.mark("gate passed")
+            return
+        self.wait_or_fail("gate", timeout, too_slow)
 
     def retire_olds(self, batch: list[Replacement], number: int) -> None:
-        """Terminate the old instances without dropping healthy capacity under the minimum."""
+        """Terminate the old instances without dropping healthy capacity under the minimum.
+
+        Only healthy old instances count: one that is down, degraded, unknown or tainted-and-unhealthy
+        may always go once its replacement passed the gate. Snoozes while a healthy one must stay."""
         component = self.op.component
         floor = rolling.min_healthy(
             desired=component.desired_instances or 0,
             min_healthy_percentage=int(self.param("min_healthy_percentage", 100)),
         )
-        timeout = self.health_timeout()
-        deadline = time.monotonic() + timeout
-        pending = list(batch)
-        while pending:
-            olds = Instance.objects.filter(pk__in=[r.old_instance_id for r in pending])
-            healthy_olds = [i.pk for i in olds if i.health == Health.HEALTHY and i.state in LIVE_INSTANCE_STATES]
-            healthy = Instance.objects.filter(
-                component=component, state__in=LIVE_INSTANCE_STATES, health=Health.HEALTHY
-            ).count()
-            allowed = rolling.healthy_terminations_allowed(healthy=healthy, healthy_olds=len(healthy_olds), floor=floor)
-            go = [r for r in pending if r.old_instance_id not in healthy_olds]
-            go += [r for r in pending if r.old_instance_id in healthy_olds][:allowed]
-            if go:
-                self.provider.terminate(self.op, [r.old_instance for r in go])  # repeatable if we die here
-                Replacement.objects.filter(pk__in=[r.pk for r in go]).update(state=ReplacementState.DONE)
-                pending = [r for r in pending if r not in go]
-                continue
-            if time.monotonic() > deadline:
-                raise GateFailed(f"Batch {number}: terminating more would drop healthy capacity under {floor}.")
-            self.keep_going()
-            time.sleep(self.poll)
+        pending = [r for r in batch if r.state != ReplacementState.DONE]
+        olds = {
+            i.pk: i for i in Instance.objects.filter(pk__in=[r.old_instance_id for r in pending if r.old_instance_id])
+        }
+        healthy_olds = [pk for pk, i in olds.items() if i.health == Health.HEALTHY and i.state in LIVE_INSTANCE_STATES]
+        healthy = Instance.objects.filter(
+            component=component, state__in=LIVE_INSTANCE_STATES, health=Health.HEALTHY
+        ).count()
+        allowed = rolling.healthy_terminations_allowed(healthy=healthy, healthy_olds=len(healthy_olds), floor=floor)
+        go = [r for r in pending if r.old_instance_id not in healthy_olds]
+        go += [r for r in pending if r.old_instance_id in healthy_olds][:allowed]
+        if go:
+            self.provider.terminate(self.op, [olds[r.old_instance_id] for r in go if r.old_instance_id])
+            Replacement.objects.filter(pk__in=[r.pk for r in go]).update(state=ReplacementState.DONE)
+            for rep in go:
+                rep.state = ReplacementState.DONE
+        if len(go) < len(pending):
+            timeout = self.health_timeout()
+            self.wait_or_fail(
+                "retire", timeout, f"Batch {number}: terminating more would drop healthy capacity under {floor}."
+            )
 
     def roll_back(self, batch: list[Replacement], number: int) -> None:
         """Take the failed batch's new instances away, keep the old ones, and make their image current again."""

@@ -125,7 +125,8 @@ class Replacement(models.Model):
     """One instance an operation replaces: the record that makes a redelivery never replace it twice."""
 
     operation = models.ForeignKey(Operation, on_delete=models.CASCADE, related_name="replacements")
-    old_instance = models.ForeignKey(Instance, on_delete=models.CASCADE, related_name="+")
+    # None: a launch that brings the component up to its desired count, with nothing to take away.
+    old_instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.CASCADE, related_name="+")
     new_instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     batch = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=ReplacementState.choices, default=ReplacementState.PENDING)
@@ -141,6 +142,8 @@ class Replacement(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.old_instance_id is None:
+            return f"launch of a missing instance ({self.state})"
         return f"replacement of instance {self.old_instance_id} ({self.state})"
 
 

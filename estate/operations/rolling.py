@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import math
 
+# Heal first: the order a roll or replace takes instances in (as Kubernetes deletes not-ready pods first).
+# A tainted or down instance serves nobody (or must go anyway), a degraded or unknown one serves badly;
+# replacing them first heals the component soonest and never costs healthy capacity.
+SICK_RANK, UNWELL_RANK, HEALTHY_RANK = 0, 1, 2
+
+
+def heal_rank(*, health: str, tainted: bool) -> int:
+    """0 for tainted or down, 1 for degraded, unknown or in maintenance, 2 for healthy."""
+    if tainted or health == "down":
+        return SICK_RANK
+    return HEALTHY_RANK if health == "healthy" else UNWELL_RANK
+
 
 def min_healthy(*, desired: int, min_healthy_percentage: int) -> int:
     """How many healthy instances must stay up: the floor no termination may cross."""

@@ -10,7 +10,7 @@ from estate.operations import engine, policies, services
 from estate.operations.choices import OperationState
 from estate.operations.models import Operation, RemediationPolicy
 from tests.audit.conftest import events, only_event
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 
 
 @pytest.fixture(autouse=True)
@@ -114,7 +114,7 @@ def test_a_roll_back_records_the_previous_image_becoming_current_again(db, setti
     component = make_component()
     new, previous = component.current_image_id, component.instances.first().image_id
     operation = services.operation_start(component=component, kind="roll_component", params={"rollback": True})
-    engine.execute(operation.pk)
+    run_to_end(operation)  # through the warm-up's wake-ups
     [event] = _current_image_changes(component)
     assert event.changes == {"current_image": [new, previous]}
     assert (event.actor, event.actor_id) == ("worker", None)

@@ -1,9 +1,17 @@
 from __future__ import annotations
 
+import time
+from datetime import timedelta
+
 import pytest
+import time_machine
+from django.utils import timezone
 
 from estate.celery import app as celery_app
 from estate.inventory.choices import Health, InstanceState
+from estate.operations import engine
+from estate.operations.choices import OperationState
+from estate.operations.models import Operation
 from tests.factories import BastionComponentFactory, ImageFactory, ImmutableComponentFactory, InstanceFactory
 
 
@@ -49,3 +57,19 @@ def component(db):
 @pytest.fixture
 def bastion(db):
     return BastionComponentFactory()
+
+
+def run_to_end(op: Operation, *, max_turns: int = 2000) -> Operation:
+    """Execute the operation, then wake it each time it snoozes, until it stops (finished, paused, or held
+    by someone else). The clock is moved to each wake-up instead of sleeping; a short real pause lets a
+    peer on loopback (a CI/CD's callback) answer meanwhile."""
+    with time_machine.travel(timezone.now(), tick=True) as clock:
+        for _ in range(max_turns):
+            engine.execute(op.pk)
+            op.refresh_from_db()
+            waiting = op.state in (OperationState.RUNNING, OperationState.CANCELLING) and not op.claim_token
+            if not waiting:
+                return op
+            clock.shift(max(op.lease_expires_at - timezone.now(), timedelta(0)) + timedelta(milliseconds=1))
+            time.sleep(0.002)
+    raise AssertionError(f"operation {op.pk} still {op.state} after {max_turns} wake-ups")

@@ -12,7 +12,7 @@ from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import ProviderConfig
 from estate.operations.providers.aws import AwsProvider
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 
 pytestmark = pytest.mark.django_db
 REGION = "eu-west-1"
@@ -86,8 +86,7 @@ def aws_component(aws):
 
 
 def run(op):
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     return op
 
 

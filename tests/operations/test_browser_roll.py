@@ -7,10 +7,11 @@ from playwright.sync_api import Page, expect
 
 from estate.inventory.demo import load_demo_estate
 from estate.inventory.models import Component
-from estate.operations import engine, services
+from estate.operations import services
 from estate.operations.demo import load_demo_operations
 from estate.operations.models import Operation
 from tests.factories import UserFactory
+from tests.operations.conftest import run_to_end
 
 pytestmark = pytest.mark.browser
 
@@ -45,7 +46,7 @@ def test_roll_a_demo_component_and_watch_it_finish(page: Page, site: str):
     page.wait_for_url(f"{site}/operations/*/")
     expect(page.get_by_test_id("operation-state")).to_have_text("Queued")
     op = Operation.objects.get(component=component, state="queued")
-    engine.execute(op.pk)
+    run_to_end(op)
     expect(page.get_by_test_id("operation-state")).to_have_text("Succeeded")
     expect(page.get_by_test_id("operation-progress")).to_have_text(
         f"{op.replacements.count()} of {op.replacements.count()} done"

@@ -16,7 +16,7 @@ from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, ProviderConfig, Replacement
 from estate.operations.providers.sandbox import SandboxProvider
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 from tests.operations.test_kubernetes_provider import ApiStub, k8s_component
 
 pytestmark = pytest.mark.django_db
@@ -32,24 +32,23 @@ def start(component, **params):
 
 def run(op) -> tuple[Operation, float]:
     started = time.monotonic()
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     return op, time.monotonic() - started
 
 
 @pytest.fixture
 def cancel_at_first_wait(monkeypatch):
-    """Cancel the operation, as a person would from another request, the first time the engine sleeps."""
-    real_sleep = time.sleep
+    """Cancel the operation, as a person would from another request, the first time it waits (snoozes:
+    the engine gives its worker back); the next wake-up sees the cancel."""
+    real_snooze = engine.Run.snooze
     asked = []
 
-    def sleep(seconds):
+    def snooze(self, seconds, why):
+        real_snooze(self, seconds, why)
         if not asked:
-            op = Operation.objects.get(state=OperationState.RUNNING)
-            asked.append(services.operation_cancel(operation=op).state)
-        real_sleep(seconds)
+            asked.append(services.operation_cancel(operation=Operation.objects.get(pk=self.op.pk)).state)
 
-    monkeypatch.setattr(engine.time, "sleep", sleep)
+    monkeypatch.setattr(engine.Run, "snooze", snooze)
     return asked
 
 
@@ -80,9 +79,18 @@ def test_cancel_during_a_health_gate_stops_at_the_next_poll_and_terminates_the_n
 
 
 def test_cancel_while_old_instances_wait_to_be_retired_stops_at_the_next_poll(component, cancel_at_first_wait):
-    # One more instance desired than there are: no healthy old one may go, so the engine waits.
+    # One more instance desired than there are: no healthy old one may go, so the engine waits. (A replace,
+    # not a roll: a roll would first launch the missing instance.)
     type(component).objects.filter(pk=component.pk).update(desired_instances=5)
-    op = start(component, batch_size=1, warmup_seconds=0, health_timeout_seconds=TIMEOUT)
+    op = services.operation_start(
+        component=component,
+        kind=OperationKind.REPLACE_INSTANCES,
+        params={
+            "instance_ids": [component.instances.first().pk],
+            "warmup_seconds": 0,
+            "health_timeout_seconds": TIMEOUT,
+        },
+    )
     op, took = run(op)
     assert op.state == OperationState.CANCELLED, op.error
     assert took < 1

@@ -3,11 +3,12 @@ from __future__ import annotations
 import pytest
 
 from estate.inventory.demo import load_demo_estate
-from estate.operations import engine, services
+from estate.operations import services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.demo import load_demo_operations
 from estate.operations.models import Operation, RemediationPolicy
 from estate.operations.providers import provider_for
+from tests.operations.conftest import run_to_end
 
 pytestmark = pytest.mark.django_db
 
@@ -31,8 +32,7 @@ def test_a_demo_component_rolls_with_the_sandbox(monkeypatch):
     assert provider_for(component).name == "sandbox"
     monkeypatch.setattr(services, "dispatch", lambda op_id: None)
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT, params={"batch_size": 2})
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.SUCCEEDED, op.error
 
 

@@ -12,7 +12,7 @@ from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState, ReplacementState
 from estate.operations.models import Operation, ProviderConfig, Replacement
 from estate.operations.providers.sandbox import SandboxProvider
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 
 pytestmark = pytest.mark.django_db
 
@@ -23,9 +23,7 @@ def start(component, **kwargs):
 
 
 def run(op) -> Operation:
-    engine.execute(op.pk)
-    op.refresh_from_db()
-    return op
+    return run_to_end(op)
 
 
 def live(component):

@@ -15,7 +15,7 @@ from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import Operation, ProviderConfig
 from estate.operations.providers.kubernetes import KubernetesProvider
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 
 pytestmark = pytest.mark.django_db
 PATH = "/apis/apps/v1/namespaces/shop/deployments/web"
@@ -125,8 +125,7 @@ def k8s_component(stub, monkeypatch):
 def test_roll_patches_the_pod_template_and_follows_the_rollout(stub, monkeypatch):
     component = k8s_component(stub, monkeypatch)
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.SUCCEEDED, op.error
     assert (op.progress_done, op.progress_total) == (3, 3)
     [(path, body, content_type)] = stub.patches
@@ -152,8 +151,7 @@ def test_a_resumed_roll_does_not_patch_again(stub, monkeypatch):
     # Another worker takes the operation over once the dead one's lease has run out.
     Operation.objects.filter(pk=op.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
     monkeypatch.setattr(KubernetesProvider, "rollout_status", real_status)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.SUCCEEDED, op.error
     assert len(stub.patches) == 1  # followed the rollout it had started; did not start another
 
@@ -164,8 +162,7 @@ def test_rollout_that_never_finishes_fails_at_the_timeout(stub, monkeypatch):
     op = services.operation_start(
         component=component, kind=OperationKind.ROLL_COMPONENT, params={"health_timeout_seconds": 0.05}
     )
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED and "did not finish" in op.error
 
 
@@ -183,6 +180,5 @@ def test_an_unknown_deployment_fails_with_the_api_status(stub, monkeypatch):
         settings={"host": stub.url, "namespace": "shop", "deployment": "nope", "container": "web"}
     )
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED and "HTTP 404" in op.error

@@ -12,7 +12,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from estate.access import roles
-from estate.operations import engine, services
+from estate.operations import services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import ProviderConfig
 from estate.operations.providers.base import ProviderError
@@ -20,7 +20,7 @@ from estate.operations.providers.kubernetes import KubernetesProvider
 from estate.operations.providers.webhook import WebhookProvider
 from tests.core.test_outbound import FakeDNS, Listener, certificates
 from tests.factories import SystemFactory, TeamFactory, UserFactory
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 from tests.operations.test_kubernetes_provider import ApiStub
 
 pytestmark = pytest.mark.django_db
@@ -135,8 +135,7 @@ def test_a_webhook_row_written_around_validation_never_reaches_the_metadata_addr
         component=component, settings={"url": "http://169.254.169.254/latest/"}, secret_env="ESTATE_TEST_HOOK"
     )
     op = services.operation_start(component=component, kind=OperationKind.REBUILD_IMAGE)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED
     assert "settings.url: 169.254.169.254 is a cloud metadata (link-local) address" in op.error
 
@@ -152,8 +151,7 @@ def test_a_kubernetes_row_written_around_validation_never_reaches_loopback(setti
             secret_env="ESTATE_TEST_K8S",
         )
         op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
-        engine.execute(op.pk)
-    op.refresh_from_db()
+        op = run_to_end(op)
     assert op.state == OperationState.FAILED and "settings.host: 127.0.0.1 is a loopback address" in op.error
     assert listener.requests == []
 
@@ -266,8 +264,7 @@ def test_a_team_limited_admin_cannot_send_another_teams_token_to_their_listener(
 
         ProviderConfig.objects.create(component=theirs, settings=body["settings"], secret_env="ESTATE_WEB_K8S_TOKEN")
         op = services.operation_start(component=theirs, kind=OperationKind.ROLL_COMPONENT)
-        engine.execute(op.pk)
-    op.refresh_from_db()
+        op = run_to_end(op)
     assert op.state == OperationState.FAILED and "secret_env: ESTATE_WEB_K8S_TOKEN is bound to team:web" in op.error
     assert listener.requests == []
     assert not any("web-team-token" in auth for auth in listener.auth)

@@ -5,6 +5,7 @@ from django.urls import reverse
 
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import Operation
+from tests.operations.conftest import run_to_end
 
 pytestmark = pytest.mark.django_db
 
@@ -98,13 +99,12 @@ def test_operation_list_with_empty_state_and_rows(client, admin_user, component)
 
 
 def test_a_finished_roll_lists_each_instance_replaced_and_each_steps_duration(client, admin_user, component):
-    from estate.operations import engine, services
+    from estate.operations import services
     from tests.html_text import table_rows
 
     olds = sorted(component.instances.values_list("external_id", flat=True))
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.SUCCEEDED
     client.force_login(admin_user)
     html = client.get(op.get_absolute_url()).content.decode()

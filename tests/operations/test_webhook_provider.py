@@ -4,18 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from django.utils import timezone
 
 from estate.inventory.choices import Health, InstanceState
 from estate.inventory.models import Instance
 from estate.operations import engine, services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import ProviderConfig, WebhookCall
+from estate.operations.providers.base import Snooze
 from estate.operations.providers.signing import HEADER, sign, verify
-from tests.operations.conftest import make_component
+from tests.operations.conftest import make_component, run_to_end
 
 SECRET = "ci-shared-secret"
 
@@ -29,6 +32,7 @@ class FakeCI:
         self.bad_signatures = 0
         self.fail_first = 0
         self.refuse = False
+        self.silent = False
         ci = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -52,7 +56,8 @@ class FakeCI:
                 ci.requests.append(data)
                 self.send_response(202)
                 self.end_headers()
-                threading.Thread(target=ci.answer, args=(data,)).start()
+                if not ci.silent:
+                    threading.Thread(target=ci.answer, args=(data,)).start()
 
             def log_message(self, *args):
                 pass
@@ -128,8 +133,7 @@ def test_roll_through_signed_requests_and_callbacks(ci, telemetry):
     component = webhook_component(ci)
     ci.fail_first = 2  # the CI/CD is flaky at first: Estate retries with backoff
     op = start(component, batch_size=1)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.SUCCEEDED, op.error
     assert [r["action"] for r in ci.requests] == ["launch", "terminate", "launch", "terminate"]
     assert ci.bad_signatures == 0
@@ -143,8 +147,7 @@ def test_roll_through_signed_requests_and_callbacks(ci, telemetry):
 def test_rebuild_image_through_the_ci(ci):
     component = webhook_component(ci)
     op = start(component, kind=OperationKind.REBUILD_IMAGE)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     component.refresh_from_db()
     assert op.state == OperationState.SUCCEEDED, op.error
     assert component.current_image.reference == "registry.example/app@sha256:abc"
@@ -157,9 +160,42 @@ def test_a_repeated_step_does_not_call_the_ci_twice(ci):
     from estate.operations.providers import provider_for
 
     provider = provider_for(component)
-    first = provider.call(op, "build_image", "image", {})
-    second = provider.call(op, "build_image", "image", {})
+    first = answered(lambda: provider.call(op, "build_image", "image", {}))
+    second = provider.call(op, "build_image", "image", {})  # answered at once: the callback came
     assert first == second and len(ci.requests) == 1
+
+
+def answered(call):
+    """The call's answer, asking again each time it snoozes (the engine would wake the operation)."""
+    for _ in range(500):
+        try:
+            return call()
+        except Snooze:
+            time.sleep(0.01)
+    raise AssertionError("no callback")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_waiting_for_a_callback_gives_the_worker_back_instead_of_sleeping(ci, settings):
+    ci.silent = True
+    settings.OPERATIONS_POLL_SECONDS = 30  # a sleeping provider would hold the test here
+    component = webhook_component(ci)
+    op = start(component, kind=OperationKind.REBUILD_IMAGE)
+    started = time.monotonic()
+    engine.execute(op.pk)
+    op.refresh_from_db()
+    assert time.monotonic() - started < 5
+    assert op.state == OperationState.RUNNING and op.claim_token == ""  # released, not held
+    assert op.result["waiting"].startswith("waiting for the CI/CD's callback")
+    assert op.lease_expires_at > timezone.now()  # the wake-up time; the sweep re-sends a lost wake-up after it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_callback_within_the_timeout_fails_at_a_wake_up_after_it(ci, settings):
+    ci.silent = True
+    component = webhook_component(ci)
+    op = run_to_end(start(component, kind=OperationKind.REBUILD_IMAGE))
+    assert op.state == OperationState.FAILED and "No callback for" in op.error and "within 10 s" in op.error
 
 
 @pytest.mark.django_db(transaction=True)
@@ -167,8 +203,7 @@ def test_a_ci_refusal_fails_the_operation_without_retrying(ci):
     component = webhook_component(ci)
     ci.refuse = True
     op = start(component, kind=OperationKind.REBUILD_IMAGE)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED and "HTTP 422" in op.error
 
 
@@ -182,8 +217,7 @@ def test_an_unreachable_ci_fails_after_the_retries(settings, monkeypatch):
         component=component, settings={"url": "http://127.0.0.1:1/x"}, secret_env="ESTATE_TEST_WEBHOOK_SECRET"
     )
     op = start(component, kind=OperationKind.REBUILD_IMAGE)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED and "after 3 attempts" in op.error
 
 
@@ -210,6 +244,5 @@ def test_callback_with_a_bad_signature_is_refused(client, monkeypatch):
 def test_webhook_without_a_secret_is_refused_at_run_time():
     component = make_component(instances=1, provider="webhook")
     op = start(component, kind=OperationKind.REBUILD_IMAGE)
-    engine.execute(op.pk)
-    op.refresh_from_db()
+    op = run_to_end(op)
     assert op.state == OperationState.FAILED and "secret" in op.error

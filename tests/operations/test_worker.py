@@ -32,7 +32,7 @@ def _database_url() -> str:
     return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
+def start_worker(tmp_path: Path, name: str, *, pool: tuple[str, ...] = ("-P", "solo")) -> subprocess.Popen:
     env = {
         **os.environ,
         "DEBUG": "true",
@@ -40,6 +40,7 @@ def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
         "REDIS_URL": os.environ["REDIS_URL"],
         "OPERATIONS_LEASE_SECONDS": "2",
         "OPERATIONS_POLL_SECONDS": "0.05",
+        "OPERATIONS_MAX_SNOOZE_SECONDS": "1",
         "DB_CONN_MAX_AGE": "0",
     }
     log = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
@@ -51,8 +52,7 @@ def start_worker(tmp_path: Path, name: str) -> subprocess.Popen:
             "-A",
             "estate",
             "worker",
-            "-P",
-            "solo",
+            *pool,
             "-n",
             f"{name}@%h",
             "--without-gossip",
@@ -105,8 +105,8 @@ def clean_queue(settings):
 def workers(tmp_path):
     started: list[subprocess.Popen] = []
 
-    def spawn(name: str) -> subprocess.Popen:
-        worker = start_worker(tmp_path, name)
+    def spawn(name: str, **kwargs) -> subprocess.Popen:
+        worker = start_worker(tmp_path, name, **kwargs)
         started.append(worker)
         return worker
 
@@ -140,7 +140,7 @@ def test_a_real_worker_runs_an_operation_to_the_end(workers):
     assert_replaced_exactly_once(op, component)
 
 
-def test_killed_worker_mid_roll_then_a_new_one_replaces_every_instance_exactly_once(workers):
+def test_killed_worker_mid_roll_then_a_new_one_replaces_every_instance_exactly_once(workers, tmp_path):
     component = make_component(instances=8)
     first = workers("w1")
     op = services.operation_start(
@@ -153,7 +153,9 @@ def test_killed_worker_mid_roll_then_a_new_one_replaces_every_instance_exactly_o
     workers("w2")
     op = wait_for(lambda: finished(op.pk), timeout=90, sweep=True)
     assert op.state == OperationState.SUCCEEDED, op.error
-    assert op.attempts >= 2
+    # Killed inside a turn, its lease ran out and w2 took over (a new attempt); killed between turns
+    # (the roll was waiting, held by nobody), w2 simply woke it. Either way w2 carried it to the end.
+    assert "run_operation" in (tmp_path / "w2.log").read_text()
     assert_replaced_exactly_once(op, component)
 
 
@@ -219,3 +221,54 @@ def test_cancel_then_a_worker_restart_leaves_no_new_instance_pending(workers):
     assert pending_instances(component) == 0
     assert "unfinished new instance(s) terminated" in op.steps.last().message
     assert component.instances.filter(state=InstanceState.RUNNING).count() == 2
+
+
+# --- waiting costs nothing: one worker process carries many waiting rolls -----------------------------
+ROLL = {"batch_size": 1, "warmup_seconds": 1.5, "health_timeout_seconds": 60}
+
+
+def roll_many(components) -> tuple[list[Operation], float]:
+    started = time.monotonic()
+    ops = [services.operation_start(component=c, kind=OperationKind.ROLL_COMPONENT, params=ROLL) for c in components]
+    ops = [wait_for(lambda op=op: finished(op.pk), timeout=120) for op in ops]
+    return ops, time.monotonic() - started
+
+
+def health_evaluations(tmp_path: Path, name: str) -> int:
+    return (tmp_path / f"{name}.log").read_text().count("health evaluated")
+
+
+def test_one_worker_process_runs_ten_waiting_rolls_at_once_and_health_evaluation_keeps_its_schedule(workers, tmp_path):
+    """Each roll spends most of its time waiting (three batches, each warming up for 1.5 s, then gated on
+    health). A worker that slept while waiting would run them one after another (ten times one roll);
+    one that snoozes runs them side by side, and still takes other work (health evaluation) meanwhile."""
+    from estate.telemetry.tasks import evaluate_health
+
+    workers("w1", pool=("--concurrency=1",))  # prefork, ONE child process
+    roll_many([make_component(instances=1)])  # the worker is up and warm before anything is timed
+    [alone], one_roll = roll_many([make_component(instances=3)])
+    assert alone.state == OperationState.SUCCEEDED, alone.error
+
+    components = [make_component(instances=3) for _ in range(10)]
+    started = time.monotonic()
+    ops = [services.operation_start(component=c, kind=OperationKind.ROLL_COMPONENT, params=ROLL) for c in components]
+    time.sleep(1)  # every roll is waiting for its first warm-up now
+    sent = time.monotonic()
+    evaluate_health.delay()
+    wait_for(lambda: health_evaluations(tmp_path, "w1") >= 1, timeout=10)
+    evaluated_after = time.monotonic() - sent
+    still_rolling = sum(1 for op in ops if finished(op.pk) is None)
+    ops = [wait_for(lambda op=op: finished(op.pk), timeout=120) for op in ops]
+    ten_rolls = time.monotonic() - started
+
+    assert [op.state for op in ops] == [OperationState.SUCCEEDED] * 10, [op.error for op in ops]
+    for op, component in zip(ops, components, strict=True):
+        assert_replaced_exactly_once(op, component)
+    assert still_rolling == 10  # health evaluation ran while every roll was under way
+    assert evaluated_after < 5
+    # Side by side, not one after another: close to one roll, far from the sum of ten.
+    assert ten_rolls < 3 * one_roll, (ten_rolls, one_roll)
+    print(
+        f"\none roll alone: {one_roll:.1f} s; ten at once on one process: {ten_rolls:.1f} s "
+        f"(sum would be ~{10 * one_roll:.0f} s); health evaluated {evaluated_after:.2f} s after it was sent"
+    )

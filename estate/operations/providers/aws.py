@@ -19,6 +19,10 @@ from estate.operations.providers.base import OperationProvider, ProviderError
 TAG = "estate:replacement"
 
 
+def _zone(replacement) -> str:
+    return replacement.old_instance.zone if replacement.old_instance else ""
+
+
 class AwsProvider(OperationProvider):
     name = "aws"
 
@@ -63,7 +67,7 @@ class AwsProvider(OperationProvider):
             instance, _ = Instance.objects.get_or_create(
                 component_id=operation.component_id,
                 external_id=instance_id,
-                defaults={"image": image, "state": InstanceState.PENDING, "zone": replacement.old_instance.zone},
+                defaults={"image": image, "state": InstanceState.PENDING, "zone": _zone(replacement)},
             )
         return instance
 

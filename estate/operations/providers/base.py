@@ -9,11 +9,23 @@ class ProviderError(Exception):
     """The provider refused or failed; the message goes into the operation's error."""
 
 
+class Snooze(Exception):  # noqa: N818 - a signal, not an error
+    """Not yet: what this step waits for has not happened and its deadline has not passed.
+
+    Raised instead of sleeping: the engine gives the worker back and wakes the operation again after
+    `seconds` (see engine.Run.snooze). Every provider call must therefore be safe to repeat.
+    """
+
+    def __init__(self, seconds: float, why: str = ""):
+        super().__init__(why or f"waiting {seconds:g} s")
+        self.seconds = max(float(seconds), 0.0)
+
+
 class OperationProvider:
     name = ""
 
     def heartbeat(self) -> None:
-        """Renews the worker's lease while a provider waits; the engine replaces it with its own."""
+        """Renews the worker's lease during a long call; the engine replaces it with its own."""
 
     def build_image(self, operation) -> dict:
         """Build a new image for operation.component; returns {"version": ..., "reference": ...}."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import timedelta
 
 from django.conf import settings
 from django.utils import timezone
@@ -40,7 +39,7 @@ class SandboxProvider(OperationProvider):
             defaults={
                 "image": image,
                 "state": InstanceState.PENDING,
-                "zone": old.zone,
+                "zone": old.zone if old else "",
                 "health": Health.UNKNOWN,
                 "health_reason": "warming up (sandbox)",
             },
@@ -48,10 +47,10 @@ class SandboxProvider(OperationProvider):
         return instance
 
     def refresh(self, operation, instances: Sequence) -> None:
-        warm_up = timedelta(seconds=operation.params.get("warmup_seconds", settings.OPERATIONS_DEFAULT_WARMUP_SECONDS))
+        """A pending instance has booted: the engine calls refresh only once the warm-up has passed."""
         now = timezone.now()
         for instance in instances:
-            if instance.state != InstanceState.PENDING or instance.launched_at + warm_up > now:
+            if instance.state != InstanceState.PENDING:
                 continue
             healthy = not self._fails()
             instance.state = InstanceState.RUNNING

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from collections.abc import Sequence
 
 import requests
@@ -15,7 +14,7 @@ from django.utils import timezone
 from estate.core import outbound
 from estate.inventory.choices import Health, InstanceState
 from estate.inventory.models import Instance
-from estate.operations.providers.base import OperationProvider, ProviderError
+from estate.operations.providers.base import OperationProvider, ProviderError, Snooze
 from estate.operations.providers.signing import HEADER, provider_secret, secret_from_env, sign
 
 logger = logging.getLogger(__name__)
@@ -89,20 +88,20 @@ class WebhookProvider(OperationProvider):
         )
 
     def wait(self, call_id: int, request_id: str) -> dict:
+        """The callback's answer if it came; else Snooze until the next look (the worker is given back),
+        or a failure once the call is older than the callback timeout (its row keeps when it was made)."""
         from estate.operations.models import WebhookCall
 
-        deadline = time.monotonic() + settings.OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            call = WebhookCall.objects.get(pk=call_id)
-            if call.status == WebhookCall.Status.SUCCEEDED:
-                return call.response
-            if call.status == WebhookCall.Status.FAILED:
-                raise ProviderError(f"The CI/CD reported {request_id} failed: {call.response.get('message', '')}")
-            self.heartbeat()
-            time.sleep(settings.OPERATIONS_POLL_SECONDS)
-        raise ProviderError(
-            f"No callback for {request_id} within {settings.OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS} s."
-        )
+        call = WebhookCall.objects.get(pk=call_id)
+        if call.status == WebhookCall.Status.SUCCEEDED:
+            return call.response
+        if call.status == WebhookCall.Status.FAILED:
+            raise ProviderError(f"The CI/CD reported {request_id} failed: {call.response.get('message', '')}")
+        timeout = settings.OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS
+        left = (call.created_at - timezone.now()).total_seconds() + timeout
+        if left <= 0:
+            raise ProviderError(f"No callback for {request_id} within {timeout:g} s.")
+        raise Snooze(min(settings.OPERATIONS_POLL_SECONDS, left), f"waiting for the CI/CD's callback to {request_id}")
 
     # --- the interface -----------------------------------------------------------------------
     def build_image(self, operation) -> dict:
@@ -112,7 +111,8 @@ class WebhookProvider(OperationProvider):
         return {"version": answer["version"], "reference": answer["reference"]}
 
     def launch(self, operation, replacement, image) -> Instance:
-        payload = {"replaces": replacement.old_instance.external_id, "image": image.reference if image else None}
+        old = replacement.old_instance  # None: a launch that brings the component up to its desired count
+        payload = {"replaces": old.external_id if old else None, "image": image.reference if image else None}
         answer = self.call(operation, "launch", f"r{replacement.pk}", payload)
         if not answer.get("external_id"):
             raise ProviderError("The launch callback must carry the new instance's external_id.")
