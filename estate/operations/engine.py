@@ -29,7 +29,7 @@ from estate.core.cache import estate_changed
 from estate.core.services import validated_save
 from estate.inventory.choices import LIVE_INSTANCE_STATES, Health
 from estate.inventory.models import Component, Image, Instance
-from estate.operations import notices, rolling
+from estate.operations import notices, providers, rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.models import Operation, OperationStep, Replacement
 from estate.operations.providers import ProviderError, provider_for
@@ -642,6 +642,23 @@ class Run:
             level=StepLevel.WARNING,
             batch=number,
         )
+
+
+def roll_refusal(component: Component, kind: str) -> str | None:
+    """Why a roll of this component has nothing to do, or None: it wants no instances and has none.
+
+    A roll brings a component to its desired count, so "0 of 0 replaced" would be a success that
+    hides a missing desired count. A provider that rolls itself keeps its own count."""
+    if kind != OperationKind.ROLL_COMPONENT or component.desired_instances:
+        return None
+    if providers.rolls_itself(component):
+        return None
+    if Instance.objects.filter(component=component, state__in=LIVE_INSTANCE_STATES).exists():
+        return None
+    return (
+        f"{component.name} wants no instances (desired_instances is {component.desired_instances or 0}) and has "
+        "none, so a roll has nothing to do; set desired_instances."
+    )
 
 
 def execute(operation_id: int) -> None:

@@ -22,7 +22,7 @@ from estate.inventory.models import Component, Image, Instance
 from estate.operations import notices
 from estate.operations import params as operation_params
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
-from estate.operations.engine import log_step
+from estate.operations.engine import log_step, roll_refusal
 from estate.operations.models import Operation
 from estate.operations.providers import can_drive, supports
 from estate.patching.selectors import CalendarState, calendar_state, utc_text
@@ -152,6 +152,8 @@ def operation_start(
     if not supports(component, kind):
         label = OperationKind(kind).label.lower()
         raise _refuse(f"The {component.get_provider_display()} provider cannot {label}; roll the component.", "kind")
+    if refusal := roll_refusal(component, kind):
+        raise _refuse(refusal, "desired_instances")
     params = _clean_params(kind, component, params or {})
     operation = Operation(
         kind=kind,

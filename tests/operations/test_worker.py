@@ -272,3 +272,28 @@ def test_one_worker_process_runs_ten_waiting_rolls_at_once_and_health_evaluation
         f"\none roll alone: {one_roll:.1f} s; ten at once on one process: {ten_rolls:.1f} s "
         f"(sum would be ~{10 * one_roll:.0f} s); health evaluated {evaluated_after:.2f} s after it was sent"
     )
+
+
+def test_a_real_worker_rolls_a_sick_component_down_instance_first_and_a_new_one_up_to_its_desired_count(workers):
+    """Issue 12's two sick states, on a real worker: one of three instances down (the roll used to
+    replace a healthy one and fail on capacity), and a new service with no instances (it used to
+    succeed with 0 of 0)."""
+    from estate.inventory.choices import Health
+
+    sick = make_component(instances=3)
+    down = sick.instances.order_by("-external_id").first()
+    Instance.objects.filter(pk=down.pk).update(health=Health.DOWN)
+    empty = make_component(instances=0)
+    type(empty).objects.filter(pk=empty.pk).update(desired_instances=3)
+    empty.refresh_from_db()
+    workers("w1", pool=("--concurrency=1",))
+    ops = [services.operation_start(component=c, kind=OperationKind.ROLL_COMPONENT, params=ROLL) for c in (sick, empty)]
+    healed, filled = [wait_for(lambda op=op: finished(op.pk), timeout=90) for op in ops]
+    assert healed.state == OperationState.SUCCEEDED, healed.error
+    assert Replacement.objects.filter(operation=healed).order_by("batch").first().old_instance_id == down.pk
+    assert filled.state == OperationState.SUCCEEDED, filled.error
+    assert (filled.progress_done, filled.progress_total) == (3, 3)
+    for component in (sick, empty):
+        running = Instance.objects.filter(component=component, state=InstanceState.RUNNING)
+        assert running.count() == 3
+        assert set(running.values_list("image", flat=True)) == {component.current_image_id}

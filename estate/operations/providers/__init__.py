@@ -49,4 +49,19 @@ def supports(component, kind: str) -> bool:
     return provider_class is not None and kind in getattr(provider_class, "kinds", (kind,))
 
 
-__all__ = ["OperationProvider", "ProviderError", "can_drive", "supports", "is_simulated", "provider_for"]
+def rolls_itself(component) -> bool:
+    """Whether the provider replaces instances itself (Kubernetes): its own desired count rules, not Estate's."""
+    if is_simulated(component):
+        return False
+    return bool(getattr(_PROVIDERS.get(component.provider), "rolls_itself", False))
+
+
+__all__ = [
+    "OperationProvider",
+    "ProviderError",
+    "can_drive",
+    "supports",
+    "is_simulated",
+    "provider_for",
+    "rolls_itself",
+]
