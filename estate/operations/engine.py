@@ -250,9 +250,12 @@ class Run:
             log_step(self.op, message, **kwargs)
             self.mark(f"said:{key}")
 
-    def wait_or_fail(self, key: str, timeout: float, failure: str, *, retry_in: float | None = None) -> None:
-        """Snooze until the next look, or GateFailed(failure) once the wait named `key`, counted from its
-        first look (the deadline is kept in the row, so it holds across wake-ups), has lasted `timeout`."""
+    def wait_or_fail(
+        self, key: str, timeout: float, failure: str, *, waiting: str, retry_in: float | None = None
+    ) -> None:
+        """Snooze until the next look (the row says what it waits for), or GateFailed(failure) once the wait
+        named `key`, counted from its first look (the deadline is kept in the row, so it holds across
+        wake-ups and workers), has lasted `timeout`."""
         deadline = self.marks().get(f"deadline:{key}")
         if deadline is None:
             deadline = time.time() + timeout
@@ -260,7 +263,8 @@ class Run:
         left = deadline - time.time()
         if left <= 0:
             raise GateFailed(failure)
-        raise Snooze(min(retry_in or self.poll, left), failure)
+        until = timezone.now() + timedelta(seconds=left)
+        raise Snooze(min(retry_in or self.poll, left), f"{waiting} (at most until {until:%H:%M:%S} UTC)")
 
     # --- entry -------------------------------------------------------------------------------
     def connect(self, *, heartbeat) -> None:
@@ -496,7 +500,10 @@ class Run:
             self.finish(OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available.")
             return
         self.wait_or_fail(
-            "rollout", timeout, f"Rollout did not finish within {timeout:g} s ({done} of {total} updated)."
+            "rollout",
+            timeout,
+            f"Rollout did not finish within {timeout:g} s ({done} of {total} updated).",
+            waiting=f"Following the rollout: {done} of {total} updated",
         )
 
     def progress(self) -> int:
@@ -583,7 +590,7 @@ class Run:
         instances = self.new_instances(batch)
         warm = self.warming_up(instances)
         if warm > 0:
-            self.wait_or_fail("gate", timeout, too_slow, retry_in=warm)
+            self.wait_or_fail("gate", timeout, too_slow, retry_in=warm, waiting=f"Batch {number}: warming up")
         self.provider.refresh(self.op, instances)
         instances = self.new_instances(batch)
         down = [i for i in instances if i.health == Health.DOWN]
@@ -593,7 +600,9 @@ class Run:
             log_step(self.op, f"Batch {number}: health gate passed.", batch=number)
             self.mark("gate passed")
             return
-        self.wait_or_fail("gate", timeout, too_slow)
+        self.wait_or_fail(
+            "gate", timeout, too_slow, waiting=f"Batch {number}: waiting for the new instances to be healthy"
+        )
 
     def retire_olds(self, batch: list[Replacement], number: int) -> None:
         """Terminate the old instances without dropping healthy capacity under the minimum.
@@ -624,7 +633,10 @@ class Run:
         if len(go) < len(pending):
             timeout = self.health_timeout()
             self.wait_or_fail(
-                "retire", timeout, f"Batch {number}: terminating more would drop healthy capacity under {floor}."
+                "retire",
+                timeout,
+                f"Batch {number}: terminating more would drop healthy capacity under {floor}.",
+                waiting=f"Batch {number}: waiting for healthy capacity to retire the old instances (at least {floor})",
             )
 
     def roll_back(self, batch: list[Replacement], number: int) -> None:
