@@ -43,3 +43,26 @@ def test_demo_shows_a_breaker_open_and_a_rebuild_policy_that_disabled_itself():
     load_demo_operations()
     counts = finding_counts()
     assert counts["remediation-circuit-open"] == 1 and counts["rebuild-policy-disabled"] == 1
+
+
+def test_the_demo_auth_api_with_a_down_instance_rolls_and_replaces_the_down_one_first(monkeypatch):
+    """Issue 12's measured case: production auth-api, one instance down and two healthy. The roll used to
+    replace a healthy one first and fail ("would drop healthy capacity under 3")."""
+    from estate.inventory.choices import Health
+    from estate.operations.models import Replacement
+
+    load_demo_estate()
+    load_demo_operations()
+    component = Operation._meta.get_field("component").related_model.objects.get(
+        slug="auth-api", environment__slug="production"
+    )
+    live = component.instances.filter(state__in=("pending", "running"))
+    down = [i.pk for i in live if i.health == Health.DOWN]
+    assert live.count() == 3 == component.desired_instances
+    if not down:  # the demo's telemetry decides; here the newest one is down, as measured in the issue
+        down = [live.order_by("-launched_at").first().pk]
+        live.filter(pk__in=down).update(health=Health.DOWN)
+    monkeypatch.setattr(services, "dispatch", lambda op_id: None)
+    op = run_to_end(services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT))
+    assert op.state == OperationState.SUCCEEDED, op.error
+    assert Replacement.objects.filter(operation=op).order_by("batch", "pk").first().old_instance_id in down
