@@ -37,7 +37,7 @@ def test_example_catalog_applies_and_then_plans_unchanged():
     assert again.summary() == {"create": 0, "update": 0, "unchanged": 21, "prune": 0}
 
 
-def test_export_then_apply_on_an_empty_database_then_export_gives_the_same_bytes(django_db_blocker):
+def test_export_then_apply_on_an_empty_database_then_export_gives_the_same_bytes():
     catalog_apply(catalog=parse(read_path("examples/catalog")))
     ImmutableComponentFactory(slug="odd-one", name="Odd: one", description="multi\nline ünïcode")
     first = export_yaml()
