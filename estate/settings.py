@@ -471,5 +471,6 @@ SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {}).update(
         # Two "kind" fields with choices (operations, log rules): each its own name, operations' as before.
         "KindEnum": "estate.operations.choices.OperationKind",
         "MutationKindEnum": "estate.telemetry.choices.MutationKind",
+        "FreezeScopeEnum": "estate.patching.choices.FreezeScope",
     }
 )

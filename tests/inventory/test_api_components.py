@@ -77,7 +77,8 @@ def assert_error(response, status: int, *fields: str) -> dict:
 
 # --- auth -------------------------------------------------------------------------------------
 
-LIST_PREFIXES = sorted(prefix for prefix, _viewset, _basename in router.registry)
+# The change calendar has no root, only /calendar/state/ (checked on its own below).
+LIST_PREFIXES = sorted(prefix for prefix, _viewset, _basename in router.registry if prefix != "calendar")
 
 
 def test_every_router_endpoint_is_covered_by_the_anonymous_check():
@@ -94,6 +95,12 @@ def test_anonymous_cannot_read_any_list(prefix):
     assert response.status_code in (401, 403)
     assert "results" not in response.json()
     assert response.json()["errors"] == {}
+
+
+def test_anonymous_cannot_ask_the_change_calendar():
+    component = ImmutableComponentFactory()
+    response = APIClient().get(f"/api/v1/calendar/state/?component={component.pk}")
+    assert response.status_code in (401, 403)
 
 
 def test_anonymous_cannot_read_a_component_or_write(env):
