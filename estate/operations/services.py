@@ -223,6 +223,8 @@ def operation_cancel(*, operation: Operation, user=None) -> Operation:
             state=OperationState.CANCELLING
         ):
             log_step(operation, f"Cancel requested by {who}; the worker stops at its next poll.")
+            # A waiting operation holds no worker: wake it now rather than at its next wake-up.
+            transaction.on_commit(lambda: dispatch(operation.pk))
             _record_state(operation, AuditAction.OPERATION_CANCELLED, OperationState.RUNNING, OperationState.CANCELLING)
         else:
             operation.refresh_from_db()

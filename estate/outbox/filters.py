@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
 
 from estate.outbox.choices import MessageState
 from estate.outbox.models import OutboxMessage
 
 
 class OutboxMessageFilterSet(django_filters.FilterSet):
-    state = django_filters.MultipleChoiceFilter(choices=MessageState.choices)
+    state = django_filters.MultipleChoiceFilter(choices=MessageState.choices, widget=forms.CheckboxSelectMultiple)
     kind = django_filters.CharFilter()
 
     class Meta:

@@ -200,3 +200,15 @@ def test_cancel_while_following_a_kubernetes_rollout_says_the_deployment_keeps_r
         f"Cancelled after {op.progress_done} of 1000 updated; Estate stopped following the rollout, and the "
         "Deployment keeps rolling unless you pause it (kubectl rollout pause)."
     )
+
+
+def test_cancelling_a_waiting_operation_wakes_it_at_once(component, monkeypatch, django_capture_on_commit_callbacks):
+    woken = []
+    monkeypatch.setattr(services, "dispatch", woken.append)
+    op = start(component)
+    Operation.objects.filter(pk=op.pk).update(state=OperationState.RUNNING)  # snoozing, no worker holds it
+    woken.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.operation_cancel(operation=Operation.objects.get(pk=op.pk))
+    assert woken == [op.pk]
+    assert Operation.objects.get(pk=op.pk).state == OperationState.CANCELLING

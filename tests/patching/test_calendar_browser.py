@@ -62,7 +62,7 @@ def test_calendar_views_occurrence_and_a_conflicting_window_fixed(user_page: Pag
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{site}/")
 
-    page.get_by_role("link", name="Patch calendar").click()
+    page.locator(".navbar").get_by_role("link", name="Calendar").click()
     page.wait_for_url(f"{site}/patching/calendar/")
     expect(page.get_by_test_id("calendar-event").first).to_be_visible()
     _shot(page, "01-month")
