@@ -41,6 +41,13 @@ CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
 INGEST_PATH = "/api/v1/telemetry/"
 
 
+@pytest.fixture(autouse=True)
+def unthrottled(settings):
+    """Hundreds of generated requests from one person in a minute: the rate limit is not under test here
+    (tests/access/test_throttling.py is), and a 429 would hide the answer each case is about."""
+    settings.API_THROTTLE_RATE_USER = settings.API_THROTTLE_RATE_ANON = ""
+
+
 @pytest.fixture(scope="module")
 def seeded(django_db_setup, django_db_blocker):
     """The demo estate, loaded once for the module and rolled back after it.
