@@ -217,6 +217,20 @@ class StaleRollup(models.Model):
         return f"{self.name} at {self.bucket:%Y-%m-%d %H:%M}"
 
 
+class PendingEvaluation(models.Model):
+    """A component an ingest batch named since its health was last evaluated for it (reevaluation.py).
+
+    Written when a batch commits (an INSERT that skips ids already here), taken whole by the next
+    prompt evaluation. No foreign key: marking takes no lock on the component, and the id of a
+    component deleted meanwhile is taken and evaluates nothing.
+    """
+
+    component_id = models.BigIntegerField(primary_key=True)
+
+    def __str__(self) -> str:
+        return f"evaluate {self.component_id}"
+
+
 class HealthChange(models.Model):
     """One flip of a component's or an instance's health: when, from, to and why."""
 
