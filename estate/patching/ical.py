@@ -14,7 +14,6 @@ from icalendar import Calendar, Event, vRecur
 
 from estate.core.errors import ApplicationError
 from estate.core.services import guard_write, validated_save
-from estate.inventory.models import Component
 from estate.patching.choices import OccurrenceStatus
 from estate.patching.models import ChangeFreeze, Occurrence, PatchWindow, WindowDeletion
 from estate.patching.recurrence import check_imported_rules
@@ -37,12 +36,26 @@ def feed_validators(windows, filters: dict) -> tuple[str, datetime]:
         .order_by("pk")
         .values_list("pk", "start", "end", "status", "updated_at")
     )
-    comp = Component.objects.filter(patch_windows__in=ids).aggregate(at=Max("updated_at"))
+    members = _memberships(ids)
     gone = WindowDeletion.objects.aggregate(at=Max("deleted_at"), n=Count("pk"))
-    stamps = [row[1] for row in rows] + [row[-1] for row in occ] + [comp["at"], gone["at"]]
+    stamps = [row[1] for row in rows] + [row[-1] for row in occ] + [row[-1] for row in members] + [gone["at"]]
     last = max([s for s in stamps if s] or [datetime(2000, 1, 1, tzinfo=UTC)])
-    digest = hashlib.sha256(repr((sorted(filters.items()), rows, occ, comp, gone)).encode()).hexdigest()[:32]
+    digest = hashlib.sha256(repr((sorted(filters.items()), rows, occ, members, gone)).encode()).hexdigest()[:32]
     return f'"{digest}"', last
+
+
+def _memberships(window_ids: list[int]) -> list[tuple]:
+    """Which component each window covers, by name: an event's description lists them.
+
+    The membership rows themselves, not the newest component's updated_at: taking a component out of
+    a window (add, remove, clear) changes no component, and may share the window's timestamp.
+    """
+    through = PatchWindow.components.through
+    return list(
+        through.objects.filter(patchwindow_id__in=window_ids)
+        .order_by("patchwindow_id", "component_id")
+        .values_list("patchwindow_id", "component_id", "component__name", "component__updated_at")
+    )
 
 
 def _describe(window: PatchWindow) -> str:
