@@ -12,6 +12,9 @@ from estate.inventory.choices import Health, InstanceState
 from estate.operations import engine
 from estate.operations.choices import OperationState
 from estate.operations.models import Operation
+from estate.operations.providers import webhook
+from estate.outbox import services as outbox
+from estate.outbox.models import OutboxMessage
 from tests.factories import BastionComponentFactory, ImageFactory, ImmutableComponentFactory, InstanceFactory
 
 
@@ -59,12 +62,20 @@ def bastion(db):
     return BastionComponentFactory()
 
 
+def deliver_webhook_requests() -> list[str]:
+    """What an outbox worker would do now for the webhook provider's requests: send those that are due."""
+    due = OutboxMessage.objects.filter(pk__in=outbox.outbox_due(), kind=webhook.REQUEST)
+    return [outbox.outbox_deliver(pk) for pk in due.order_by("pk").values_list("pk", flat=True)]
+
+
 def run_to_end(op: Operation, *, max_turns: int = 2000) -> Operation:
     """Execute the operation, then wake it each time it snoozes, until it stops (finished, paused, or held
     by someone else). The clock is moved to each wake-up instead of sleeping; a short real pause lets a
-    peer on loopback (a CI/CD's callback) answer meanwhile."""
+    peer on loopback (a CI/CD's callback) answer meanwhile. Before each wake-up the webhook requests due
+    in the outbox are sent, as its worker would."""
     with time_machine.travel(timezone.now(), tick=True) as clock:
         for _ in range(max_turns):
+            deliver_webhook_requests()
             engine.execute(op.pk)
             op.refresh_from_db()
             waiting = op.state in (OperationState.RUNNING, OperationState.CANCELLING) and not op.claim_token
