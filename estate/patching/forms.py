@@ -1,16 +1,19 @@
 from __future__ import annotations
 
-from datetime import timedelta
-from zoneinfo import ZoneInfo, available_timezones
+from datetime import datetime, timedelta
+from zoneinfo import available_timezones
 
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from estate.core.forms import StyledFormMixin
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component, Environment, System, Team
 from estate.patching.choices import ChangeKind, FreezeScope, ImpactKind
 from estate.patching.models import ChangeFreeze, PatchWindow
+from estate.patching.recurrence import wall_clock
 
 TIME_ZONES = sorted(available_timezones())
 
@@ -30,6 +33,22 @@ class ComponentField(_ComponentLabel, forms.ModelChoiceField):
     pass
 
 
+class WallClockField(forms.DateTimeField):
+    """Django's, but a naive date-time stays naive (no reading in the server's zone): the form reads it in
+    the window's zone once it knows which; one with an offset is kept as given."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if isinstance(value, datetime):
+            return value
+        try:
+            parsed = parse_datetime(str(value).strip())
+        except ValueError:  # well formed but no such day (month 13)
+            raise ValidationError(self.error_messages["invalid"], code="invalid") from None
+        return parsed or forms.BaseTemporalField.to_python(self, value)
+
+
 class PatchWindowForm(StyledFormMixin, forms.Form):
     """A window as a person plans it: the start is wall-clock time in the window's own zone."""
 
@@ -39,7 +58,7 @@ class PatchWindowForm(StyledFormMixin, forms.Form):
         help_text="Bastions only: an immutable component is rebuilt, not patched.",
         widget=forms.SelectMultiple(attrs={"size": 8}),
     )
-    start = forms.DateTimeField(
+    start = WallClockField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
         help_text="First occurrence, in the window's time zone.",
     )
@@ -81,11 +100,10 @@ class PatchWindowForm(StyledFormMixin, forms.Form):
         start, zone = data.get("start"), data.get("time_zone")
         if start and zone:
             # The browser sends wall-clock time; it means that time in the window's zone.
-            data["start"] = (
-                timezone.make_naive(start).replace(tzinfo=ZoneInfo(zone))
-                if timezone.is_aware(start)
-                else start.replace(tzinfo=ZoneInfo(zone))
-            )
+            try:
+                data["start"] = wall_clock(start, zone, "start")
+            except ValidationError as exc:
+                self.add_error(None, exc)
         return data
 
     def service_data(self) -> dict:

@@ -56,6 +56,33 @@ def check_moment(value: datetime | None, field: str) -> None:
         raise ValidationError({field: [moment_bounds()]})
 
 
+def wall_clock(value: datetime, time_zone: str, field: str = "start") -> datetime:
+    """A naive date-time read as wall-clock time in `time_zone`; an aware one is kept as given.
+
+    A wall time the zone skips (clocks spring forward) or shows twice (clocks fall back) names no single
+    moment: refused, naming the field, rather than silently moved by an hour.
+    """
+    if value.tzinfo is not None:
+        return value
+    zone = ZoneInfo(time_zone)
+    earlier, later = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    try:
+        round_trip = earlier.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    except OverflowError:  # year 1 west of UTC, year 9999 east of it
+        raise ValidationError({field: [moment_bounds()]}) from None
+    if round_trip != value:
+        raise ValidationError(
+            {field: [f"{value:%Y-%m-%d %H:%M} does not exist in {time_zone}: the clocks skip that hour "
+                     "(daylight saving time starts). Pick a time outside the gap, or give an offset."]}
+        )  # fmt: skip
+    if earlier.utcoffset() != later.utcoffset():
+        raise ValidationError(
+            {field: [f"{value:%Y-%m-%d %H:%M} happens twice in {time_zone} (daylight saving time ends): "
+                     f"give the offset, {earlier.isoformat()} or {later.isoformat()}."]}
+        )  # fmt: skip
+    return earlier
+
+
 def parse_rrule(value: str, dtstart: datetime) -> rrule:
     body = value.strip()
     if body.upper().startswith("RRULE:"):

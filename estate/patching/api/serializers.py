@@ -2,15 +2,42 @@
 
 from __future__ import annotations
 
+from django.utils import timezone
 from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.models import Component, Environment, System
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+from estate.patching.recurrence import wall_clock
+
+START_HELP = (
+    "The first occurrence. Without an offset (2027-01-05T02:00:00) it is wall-clock time in `time_zone`; "
+    "with one (2027-01-05T07:00:00Z) it is that moment. A wall time the zone skips or repeats (daylight "
+    "saving) is refused unless it carries an offset."
+)
+
+DEFAULT_ZONE = PatchWindow._meta.get_field("time_zone").default
+
+
+class WallClockDateTimeField(serializers.DateTimeField):
+    """DRF's, but a naive date-time stays naive: it means the window's zone, not the server's (UTC)."""
+
+    def enforce_timezone(self, value):
+        return value if timezone.is_naive(value) else super().enforce_timezone(value)
+
+
+def wall_clock_start(attrs: dict, window: PatchWindow | None) -> dict:
+    """A naive start read in the window's zone: the one given, else the window's, else the default."""
+    start = attrs.get("start")
+    if start is not None and timezone.is_naive(start):
+        zone = attrs.get("time_zone") or (window.time_zone if window else DEFAULT_ZONE)
+        attrs["start"] = wall_clock(start, zone, "start")
+    return attrs
 
 
 class PatchWindowSerializer(ModelSerializer):
     components = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all(), many=True)
+    start = WallClockDateTimeField(help_text=START_HELP)
     runbook = serializers.ListField(child=serializers.CharField(max_length=500), required=False)
     warnings = serializers.SerializerMethodField()
 
@@ -26,15 +53,22 @@ class PatchWindowSerializer(ModelSerializer):
     def get_warnings(self, obj) -> list[str]:
         return [c.as_dict()["message"] for c in getattr(obj, "warnings", [])]
 
+    def validate(self, attrs):
+        return wall_clock_start(super().validate(attrs), self.instance)
+
 
 class PatchWindowDraftSerializer(PatchWindowSerializer):
     """A draft to check: every field optional, so a partial change of a window can be checked."""
 
     window = serializers.PrimaryKeyRelatedField(queryset=PatchWindow.objects.all(), required=False, allow_null=True)
+    start = WallClockDateTimeField(help_text=START_HELP, required=False)
 
     class Meta(PatchWindowSerializer.Meta):
         fields = ["window", "components", "start", "duration", "time_zone", "rrule"]
-        extra_kwargs = {name: {"required": False} for name in ["start", "duration", "time_zone", "rrule"]}
+        extra_kwargs = {name: {"required": False} for name in ["duration", "time_zone", "rrule"]}
+
+    def validate(self, attrs):
+        return wall_clock_start(attrs, attrs.get("window"))
 
 
 class ConflictSerializer(serializers.Serializer):
