@@ -148,7 +148,7 @@ def measure(client, method: str, url: str, runs: int, body=None) -> tuple[int, f
 
 def scenarios(components, now: datetime, token_key: str):
     month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    start = (now + timedelta(days=1)).replace(hour=0, minute=30)
+    start = (now + timedelta(days=1)).replace(hour=0, minute=30, second=0, microsecond=0)
     draft = {
         "components": [components[0].pk],
         "start": start.isoformat(),
@@ -193,10 +193,10 @@ def main() -> int:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
                 cursor.execute("ANALYZE")
-        for name, method, url, body, _ in scenarios(components, now, token.key):
+        for name, method, url, body, _ in scenarios(components, now, token.secret):
             payload = json.dumps(body) if body else None
             results[(name, size)] = measure(client, method, url, args.runs, payload)
-    return report(results, args, components, now, token.key)
+    return report(results, args, components, now, token.secret)
 
 
 def report(results, args, components, now, token_key) -> int:
