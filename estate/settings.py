@@ -392,6 +392,9 @@ TELEMETRY_ROLLUP_RETENTION_DAYS = env_int("TELEMETRY_ROLLUP_RETENTION_DAYS", 400
 TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS = env_int("TELEMETRY_HEALTH_CHANGE_RETENTION_DAYS", 400)
 TELEMETRY_IDEMPOTENCY_HOURS = env_int("TELEMETRY_IDEMPOTENCY_HOURS", 24)
 TELEMETRY_DEFAULT_GRACE_SECONDS = env_int("TELEMETRY_DEFAULT_GRACE_SECONDS", 60)
+# Components an ingest batch names are evaluated this many seconds after it commits (at least 1), one
+# evaluation for every batch of that moment, instead of waiting for the beat's.
+TELEMETRY_REEVALUATE_DELAY_SECONDS = env_int("TELEMETRY_REEVALUATE_DELAY_SECONDS", 1)
 # Intake (OTLP, remote_write): the environment of a resource or series that names none, and the
 # series labels that name the environment, component and instance in remote_write.
 TELEMETRY_DEFAULT_ENVIRONMENT = env_str("TELEMETRY_DEFAULT_ENVIRONMENT", "")

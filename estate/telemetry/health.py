@@ -4,18 +4,22 @@ The number of queries depends on the number of distinct metric rules (metric, ag
 window) and on how many rows changed (one UPDATE per thousand), never on the number of
 components. Components in maintenance belong to the patching app: they are left alone, and
 their instances' flips are not recorded as alarms.
+
+Given `component_ids`, the same queries are restricted to those components and their instances
+(the prompt evaluation after an ingest, reevaluation.py): still a fixed number of queries.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Avg, Case, CharField, Count, F, Max, Min, Q, Sum, Value, When
+from django.db.models import Avg, Case, CharField, Count, F, Max, Min, Q, QuerySet, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -61,19 +65,27 @@ class Signal:
 HEALTHY_RULE = Signal(Health.HEALTHY, WITHIN)
 
 
-def evaluate_estate(*, now: datetime | None = None) -> Evaluation:
+def evaluate_estate(*, now: datetime | None = None, component_ids: Collection[int] | None = None) -> Evaluation:
+    """Evaluate every component (or only these) and its live instances; write each flip's HealthChange."""
     now = now or timezone.now()
+    ids = None if component_ids is None else sorted(set(component_ids))
     result = Evaluation()
     with transaction.atomic():
-        _ensure_telemetry_rows()
-        _evaluate_instances(now, result)
-        _evaluate_components(now, result)
+        _ensure_telemetry_rows(ids)
+        _evaluate_instances(now, result, ids)
+        _evaluate_components(now, result, ids)
         insert_rows(HealthChange, CHANGE_COLUMNS, result.changes)
     return result
 
 
-def _ensure_telemetry_rows() -> None:
-    missing = list(Component.objects.filter(telemetry__isnull=True).values_list("pk", flat=True))
+def _only(qs: QuerySet, lookup: str, ids: list[int] | None) -> QuerySet:
+    """The queryset, restricted to the components being evaluated when that is not all of them."""
+    return qs if ids is None else qs.filter(**{f"{lookup}__in": ids})
+
+
+def _ensure_telemetry_rows(ids: list[int] | None) -> None:
+    components = _only(Component.objects.filter(telemetry__isnull=True), "pk", ids)
+    missing = list(components.values_list("pk", flat=True))
     ComponentTelemetry.objects.bulk_create(
         [ComponentTelemetry(component_id=pk) for pk in missing], ignore_conflicts=True, batch_size=2000
     )
@@ -103,10 +115,10 @@ def _instance_state_expressions(now: datetime) -> dict:
     }
 
 
-def _evaluate_instances(now: datetime, result: Evaluation) -> None:
+def _evaluate_instances(now: datetime, result: Evaluation, ids: list[int] | None) -> None:
     """One SELECT of the live instances whose state or reason changes, then UPDATE ... FROM VALUES."""
     changed = (
-        Instance.objects.filter(state__in=LIVE_INSTANCE_STATES)
+        _only(Instance.objects.filter(state__in=LIVE_INSTANCE_STATES), "component_id", ids)
         .annotate(
             period=F("component__heartbeat_period_seconds"),
             grace=Coalesce(F("component__telemetry__grace_seconds"), Value(settings.TELEMETRY_DEFAULT_GRACE_SECONDS)),
@@ -139,9 +151,9 @@ def _evaluate_instances(now: datetime, result: Evaluation) -> None:
 # --- components --------------------------------------------------------------------------------
 
 
-def _evaluate_components(now: datetime, result: Evaluation) -> None:
+def _evaluate_components(now: datetime, result: Evaluation, ids: list[int] | None) -> None:
     components = list(
-        Component.objects.exclude(health=Health.MAINTENANCE).values_list(
+        _only(Component.objects.exclude(health=Health.MAINTENANCE), "pk", ids).values_list(
             "pk",
             "category",
             "health",
@@ -153,8 +165,8 @@ def _evaluate_components(now: datetime, result: Evaluation) -> None:
             "telemetry__promql",
         )  # fmt: skip
     )
-    instance_counts = _instance_counts()
-    rule_signals = _rule_signals(now, {row[0]: row[1] for row in components})
+    instance_counts = _instance_counts(ids)
+    rule_signals = _rule_signals(now, {row[0]: row[1] for row in components}, ids)
     new_states, heartbeat_states, promql_values = {}, {}, {}
     for pk, _category, health, reason, period, grace, last_heartbeat, hb_state, promql in components:
         grace = settings.TELEMETRY_DEFAULT_GRACE_SECONDS if grace is None else grace
@@ -174,9 +186,9 @@ def _evaluate_components(now: datetime, result: Evaluation) -> None:
     _write_telemetry(now, heartbeat_states, promql_values)
 
 
-def _instance_counts() -> dict[int, dict[str, int]]:
+def _instance_counts(ids: list[int] | None) -> dict[int, dict[str, int]]:
     rows = (
-        Instance.objects.filter(state__in=LIVE_INSTANCE_STATES)
+        _only(Instance.objects.filter(state__in=LIVE_INSTANCE_STATES), "component_id", ids)
         .values("component_id")
         .annotate(
             total=Count("pk"),
@@ -266,7 +278,7 @@ def rules_for(component_id: int, category: str, own: dict, defaults: dict) -> li
     return [r for r in mine if r.enabled] + [r for r in defaults.get(category, []) if r.metric not in metrics]
 
 
-def _rule_signals(now: datetime, categories: dict[int, str]) -> dict[int, list[Signal]]:
+def _rule_signals(now: datetime, categories: dict[int, str], ids: list[int] | None) -> dict[int, list[Signal]]:
     """Breaches per component: one aggregate query per distinct (metric, aggregation, window)."""
     own, defaults = effective_rules()
     if not own and not defaults:
@@ -277,7 +289,7 @@ def _rule_signals(now: datetime, categories: dict[int, str]) -> dict[int, list[S
         for r in rules
         if r.enabled
     }
-    values = {key: _aggregate(key, now) for key in keys}
+    values = {key: _aggregate(key, now, ids) for key in keys}
     signals: dict[int, list[Signal]] = defaultdict(list)
     # Components without rules of their own share their category's list: built once per category.
     by_category = {category: rules_for(0, category, {}, defaults) for category in defaults}
@@ -297,10 +309,11 @@ def _ids_with_data(values: dict) -> set[int]:
     return {pk for per_component in values.values() for pk in per_component}
 
 
-def _aggregate(key: tuple, now: datetime) -> dict[int, float]:
+def _aggregate(key: tuple, now: datetime, ids: list[int] | None) -> dict[int, float]:
     metric, aggregation, window = key
+    samples = Sample.objects.filter(name=metric, ts__gt=now - timedelta(seconds=window), ts__lte=now)
     rows = (
-        Sample.objects.filter(name=metric, ts__gt=now - timedelta(seconds=window), ts__lte=now)
+        _only(samples, "component_id", ids)
         .values("component_id")
         .annotate(v=AGGREGATES[aggregation]("value"))
         .values_list("component_id", "v")

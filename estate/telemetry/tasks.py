@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from estate.telemetry import health, retention
+from estate.telemetry import health, reevaluation, retention
 
 log = logging.getLogger(__name__)
 
@@ -14,6 +14,15 @@ def evaluate_health() -> None:
     result = health.evaluate_estate()
     log.info("health evaluated: %d components and %d instances changed", result.components_changed,
              result.instances_changed)  # fmt: skip
+
+
+@shared_task(ignore_result=True)
+def evaluate_touched() -> None:
+    """Queued after ingest batches commit (reevaluation.py): the components they named, within seconds."""
+    result = reevaluation.evaluate_touched()
+    if result is not None:
+        log.info("touched components evaluated: %d components and %d instances changed",
+                 result.components_changed, result.instances_changed)  # fmt: skip
 
 
 @shared_task(ignore_result=True)
