@@ -91,3 +91,24 @@ class NotificationRoute(TimeStampedModel):
             except ValidationError:
                 errors["emails"] = f"{address!r} is not an e-mail address."
                 return
+
+
+class OpenCriticalFinding(models.Model):
+    """A critical finding seen at the last look (notifications/findings.py); one not here yet is new.
+
+    Keyed by the finding's kind and the row it is about (a component, or an instance of it): a second
+    tainted instance of a component is a new finding. A finding that clears loses its row, so coming
+    back makes it new again. No foreign keys: a deleted row's finding is simply gone at the next look.
+    """
+
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=100)
+    object_id = models.BigIntegerField()
+    component_id = models.BigIntegerField()
+    first_seen_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["kind", "object_id"], name="open_critical_finding_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.object_id}"
