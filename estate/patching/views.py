@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -22,12 +22,13 @@ from estate.access.models import ApiToken
 from estate.access.services import token_used
 from estate.core.errors import ApplicationError
 from estate.core.services import validated_save
+from estate.core.timezones import viewer_zone_name
 from estate.patching import ical, selectors, services
 from estate.patching.api.views import occurrence_by_key, query_filters, query_range
 from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
 from estate.patching.forms import CalendarFilterForm, ChangeFreezeForm, FreezeImportForm, PatchWindowForm
 from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
-from estate.patching.recurrence import next_starts
+from estate.patching.recurrence import next_starts, wall_clock
 
 CALENDAR_CRUMB = ("Patch calendar", reverse_lazy("calendar"))
 
@@ -135,7 +136,7 @@ def _parse_local(value: str, window: PatchWindow) -> datetime:
         naive = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValidationError("Give the new start as a date and time.") from exc
-    return naive.replace(tzinfo=window.tz).astimezone(UTC) if naive.tzinfo is None else naive
+    return wall_clock(naive, window.time_zone, "start")
 
 
 @login_required
@@ -215,9 +216,17 @@ def window_check(request, pk: int | None = None):
     return render(request, "patching/window_form.html#checks", _checks_context(form, window))
 
 
+def _new_window_initial(request) -> dict:
+    # The viewer's zone (their browser's, from the cookie); without it, UTC here and the browser's
+    # zone set by timezone.js on the select marked data-default-zone.
+    return {"time_zone": viewer_zone_name(request) or "UTC", "duration_minutes": 60}
+
+
 def _window_form(request, window: PatchWindow | None):
-    initial = PatchWindowForm.initial_from(window) if window else {"time_zone": "UTC", "duration_minutes": 60}
+    initial = PatchWindowForm.initial_from(window) if window else _new_window_initial(request)
     form = PatchWindowForm(request.POST or None, initial=initial)
+    if window is None and not form.is_bound:
+        form.fields["time_zone"].widget.attrs["data-default-zone"] = "browser"
     status = 200
     if request.method == "POST" and form.is_valid():
         try:

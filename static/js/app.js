@@ -1,7 +1,8 @@
 // Behaviour shared by every page. No inline scripts anywhere: a strict CSP can forbid them.
 (function () {
   function localiseTimes(root) {
-    root.querySelectorAll("time[datetime]").forEach(function (el) {
+    // Times with a data-zone are already in the viewer's zone, UTC on hover (timezone.js).
+    root.querySelectorAll("time[datetime]:not([data-zone])").forEach(function (el) {
       var when = new Date(el.getAttribute("datetime"));
       if (!isNaN(when)) el.title = when.toLocaleString();
     });

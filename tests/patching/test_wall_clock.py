@@ -130,3 +130,13 @@ def test_wall_clock_keeps_aware_moments_and_refuses_out_of_range_ones():
     with pytest.raises(ValidationError) as exc:
         wall_clock(datetime(1, 1, 1, 0, 0), "Asia/Tokyo", "start")  # before year 1 in UTC
     assert list(exc.value.message_dict) == ["start"]
+
+
+def test_api_move_reads_a_naive_start_in_the_windows_zone(now, api, db1):
+    window = make_window([db1], datetime(2027, 7, 6, 6, 0, tzinfo=UTC), time_zone=NEW_YORK, rrule="FREQ=WEEKLY")
+    key = f"{window.pk}-{int(window.start.timestamp())}"
+    gap = api.post(f"/api/v1/occurrences/{key}/move/", {"start": "2027-03-14T02:30:00"}, format="json")
+    assert gap.status_code == 400 and list(gap.json()["errors"]) == ["start"], gap.json()
+    moved = api.post(f"/api/v1/occurrences/{key}/move/", {"start": "2027-07-07T02:00:00"}, format="json")
+    assert moved.status_code == 200, moved.json()
+    assert moved.json()["start"] == "2027-07-07T06:00:00Z"

@@ -4,9 +4,11 @@ from datetime import datetime
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import naturaltime
+from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 
 from estate.core.choices import STATUS_COLOURS
+from estate.core.timezones import UTC_ZONE, viewer_zone
 
 register = template.Library()
 
@@ -45,6 +47,31 @@ def reltime(value: datetime | None):
         return "—"
     iso = value.isoformat()
     return format_html('<time datetime="{}" title="{}">{}</time>', iso, iso, naturaltime(value))
+
+
+ZONED_FORMATS = {"datetime": "D Y-m-d H:i", "time": "H:i"}
+
+
+@register.simple_tag(takes_context=True)
+def viewer_time(context, value: datetime | None, part: str = "datetime"):
+    """An absolute time in the viewer's zone, with UTC on hover: `{% viewer_time w.start %}`.
+
+    `part` is "datetime" (Tue 2027-01-05 02:00 EST) or "time" (03:00 EST). static/js/timezone.js
+    re-renders it when the browser's zone differs from the one the server knew (data-zone).
+    """
+    if not value:
+        return "—"
+    zone = viewer_zone(context.get("request"))
+    fmt = ZONED_FORMATS.get(part, ZONED_FORMATS["datetime"])
+    utc = value.astimezone(UTC_ZONE)
+    return format_html(
+        '<time datetime="{}" data-zone="{}" data-part="{}" title="{} UTC">{}</time>',
+        utc.isoformat(),
+        zone.key,
+        part,
+        date_format(utc, ZONED_FORMATS["datetime"]),
+        date_format(value.astimezone(zone), fmt + " T"),
+    )
 
 
 @register.inclusion_tag("partials/sort_header.html", takes_context=True)

@@ -137,7 +137,9 @@ class OccurrenceActionSerializer(serializers.Serializer):
 
 
 class OccurrenceMoveSerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
+    start = WallClockDateTimeField(
+        help_text="The new start. Without an offset it is wall-clock time in the window's time_zone."
+    )
 
 
 class ChangeFreezeSerializer(ModelSerializer):

@@ -20,7 +20,7 @@ from estate.inventory.models import Component
 from estate.patching import ical, selectors, services
 from estate.patching.api import serializers
 from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
-from estate.patching.recurrence import EARLIEST, HORIZON_YEARS, check_moment, moment_bounds
+from estate.patching.recurrence import EARLIEST, HORIZON_YEARS, check_moment, moment_bounds, wall_clock
 
 MAX_RANGE = timedelta(days=400)
 # Values at the edges, so a schema-driven test (schemathesis's examples phase) reaches them: dates near
@@ -233,7 +233,13 @@ class OccurrenceViewSet(viewsets.GenericViewSet):
         body = serializers.OccurrenceMoveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         start = body.validated_data["start"]
-        return self._act(request, id, lambda o: services.occurrence_move(occurrence=o, start=start, actor=request.user))
+        return self._act(
+            request,
+            id,
+            lambda o: services.occurrence_move(
+                occurrence=o, start=wall_clock(start, o.window.time_zone, "start"), actor=request.user
+            ),
+        )
 
     @extend_schema(request=serializers.OccurrenceActionSerializer)
     @action(detail=True, methods=["post"])
