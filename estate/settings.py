@@ -202,6 +202,11 @@ CELERY_BEAT_SCHEDULE: dict = {
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
     # outbox: retries whose time has come, and sends whose worker died
     "outbox-deliver-due": {"task": "estate.outbox.tasks.deliver_due", "schedule": 15.0},
+    # notifications: critical findings that were not there at the last look
+    "notifications-critical-findings": {
+        "task": "estate.notifications.tasks.notify_critical_findings",
+        "schedule": 60.0,
+    },
 }
 
 # --- e-mail (reminders) ---------------------------------------------------------------------
