@@ -454,6 +454,13 @@ OPERATIONS_DEFAULT_HEALTH_TIMEOUT_SECONDS = float(env_str("OPERATIONS_DEFAULT_HE
 # one operation may replace at once or name: a request past them is refused with the bound.
 OPERATIONS_MAX_WAIT_SECONDS = float(env_str("OPERATIONS_MAX_WAIT_SECONDS", "3600"))
 OPERATIONS_MAX_INSTANCES = env_int("OPERATIONS_MAX_INSTANCES", 1000)
+# The analysis gate: after a batch's health gate, it bakes this long (0: one look) while the component's
+# metric rules, the roll's PromQL conditions and its dependents' error rate (this metric, at most this
+# ratio, or no worse than before the batch) hold; it looks again every ANALYSIS_INTERVAL seconds.
+OPERATIONS_DEFAULT_BAKE_SECONDS = float(env_str("OPERATIONS_DEFAULT_BAKE_SECONDS", "0"))
+OPERATIONS_ANALYSIS_INTERVAL_SECONDS = float(env_str("OPERATIONS_ANALYSIS_INTERVAL_SECONDS", "5"))
+OPERATIONS_ERROR_RATE_METRIC = env_str("OPERATIONS_ERROR_RATE_METRIC", "http_error_rate")
+OPERATIONS_DEFAULT_MAX_DEPENDENT_ERROR_RATE = float(env_str("OPERATIONS_DEFAULT_MAX_DEPENDENT_ERROR_RATE", "0.05"))
 # The sandbox provider's simulated failure rate (0 to 1) for builds and launches; 0 is off.
 OPERATIONS_SANDBOX_FAILURE_RATE = float(env_str("OPERATIONS_SANDBOX_FAILURE_RATE", "0"))
 # webhook provider: where the CI/CD sends its signed callbacks, and how hard Estate tries to reach it.

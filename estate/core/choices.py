@@ -23,4 +23,10 @@ STATUS_COLOURS = {
     "down": "red",
     "unknown": "secondary",
     "maintenance": "blue",
+    # An analysis gate's verdicts (operations): a check and the gate as a whole.
+    "pass": "green",
+    "passed": "green",
+    "fail": "red",
+    "failed": "red",
+    "baking": "blue",
 }

@@ -109,7 +109,8 @@ def wake_later(operation_id: int, seconds: float) -> None:
 class TimedProvider:
     """The provider, with the time spent in its calls added up: Estate's own overhead is the rest."""
 
-    CALLS = ("build_image", "launch", "refresh", "terminate", "start_rollout", "rollout_status")
+    CALLS = ("build_image", "launch", "refresh", "terminate", "start_rollout", "rollout_status", "undo_rollout",
+             "current_reference")  # fmt: skip
 
     def __init__(self, provider):
         self.__dict__["_provider"] = provider

@@ -130,6 +130,8 @@ class Replacement(models.Model):
     new_instance = models.ForeignKey(Instance, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     batch = models.PositiveIntegerField(null=True, blank=True)
     state = models.CharField(max_length=20, choices=ReplacementState.choices, default=ReplacementState.PENDING)
+    # A roll-back's replacement: puts an instance of the failed roll back on the previous image.
+    rollback = models.BooleanField(default=False)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -60,19 +60,23 @@ def _whole(name: str, value: Any) -> int:
     raise ParamError(name, f"{name} must be a whole number, not {_shown(value)}.")
 
 
-def _seconds(name: str, value: Any) -> float:
+def _finite(name: str, value: Any, what: str = "number") -> float:
     number = None
     if isinstance(value, (int, float, str)) and not isinstance(value, bool):
         try:
             number = float(value)
         except ValueError:  # not a number at all
             number = None
-        except OverflowError:  # an int past any float: too many seconds, whatever the bound
+        except OverflowError:  # an int past any float: too large, whatever the bound
             number = math.inf
     # NaN compares false with every bound and "inf" never runs out: both would wait forever.
     if number is None or not math.isfinite(number):
-        raise ParamError(name, f"{name} must be a finite number of seconds, not {_shown(value)}.")
+        raise ParamError(name, f"{name} must be a finite {what}, not {_shown(value)}.")
     return number
+
+
+def _seconds(name: str, value: Any) -> float:
+    return _finite(name, value, "number of seconds")
 
 
 def _flag(name: str, value: Any) -> bool:
@@ -109,6 +113,8 @@ NUMBERS: dict[str, tuple[Callable[[str, Any], float], Bounds, str]] = {
     "min_healthy_percentage": (_whole, Bounds(0, _const(100)), " %"),
     "warmup_seconds": (_seconds, Bounds(0, _max_wait), " s"),
     "health_timeout_seconds": (_seconds, Bounds(0, _max_wait), " s"),
+    "bake_seconds": (_seconds, Bounds(0, _max_wait), " s"),
+    "max_dependent_error_rate": (_finite, Bounds(0, _const(1)), ""),
     "image_id": (_whole, Bounds(1, _const(MAX_ID)), ""),
 }
 FLAGS = ("rollback", "make_current")
@@ -117,7 +123,10 @@ LISTS: dict[str, tuple[Bounds, Callable[[], int]]] = {
     "checkpoints": (Bounds(1, _const(99)), _const(99)),
     "instance_ids": (Bounds(1, _const(MAX_ID)), _max_instances),
 }
-NAMES = frozenset({*NUMBERS, *FLAGS, *LISTS})
+NAMES = frozenset({*NUMBERS, *FLAGS, *LISTS, "analysis_queries"})
+# PromQL conditions of the analysis gate: few and short, each a query and one bound.
+MAX_QUERIES, MAX_QUERY_LENGTH = 10, 1000
+SHAPE = '{"query": "<PromQL>", "max" or "min": number}'
 
 
 def _whole_list(name: str, value: Any) -> list[int]:
@@ -146,7 +155,31 @@ def clean(params: Any) -> dict[str, Any]:
     return {name: _clean_one(name, value) for name, value in params.items()}
 
 
+def _queries(name: str, value: Any) -> list[dict[str, Any]]:
+    """[{"query": "<PromQL>", "max": 0.05} or {"query": ..., "min": 0.9}]: the bound the query's value must keep."""
+    if not isinstance(value, list):
+        raise ParamError(name, f"{name} must be a list of conditions ({SHAPE}), not {_shown(value)}.")
+    if len(value) > MAX_QUERIES:
+        raise ParamError(name, f"{name} may hold at most {MAX_QUERIES} items; got {len(value)}.")
+    return [_query(name, n, item) for n, item in enumerate(value)]
+
+
+def _query(name: str, n: int, item: Any) -> dict[str, Any]:
+    where = f"{name}[{n}]"
+    if not isinstance(item, dict) or set(item) - {"query", "max", "min"}:
+        raise ParamError(name, f"{where} must be {SHAPE}, not {_shown(item)}.")
+    query = item.get("query")
+    if not isinstance(query, str) or not query.strip() or len(query) > MAX_QUERY_LENGTH:
+        raise ParamError(name, f"{where}.query must be a PromQL expression of 1 to {MAX_QUERY_LENGTH} characters.")
+    bounds = [key for key in ("max", "min") if key in item]
+    if len(bounds) != 1:
+        raise ParamError(name, f"{where} needs exactly one of max or min.")
+    return {"query": query.strip(), bounds[0]: _finite(f"{where}.{bounds[0]}", item[bounds[0]])}
+
+
 def _clean_one(name: str, value: Any) -> Any:
+    if name == "analysis_queries":
+        return _queries(name, value)
     if name in FLAGS:
         return _flag(name, value)
     if name in LISTS:

@@ -7,7 +7,8 @@ operation's result (its marks), and a step that must wait raises Snooze through 
 
 from __future__ import annotations
 
-from datetime import timedelta
+import time
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
@@ -19,11 +20,13 @@ from estate.inventory.models import Component, Image, Instance
 from estate.operations import providers, rolling
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.flow import GateFailed, log_step
+from estate.operations.gates import AnalysisSteps
 from estate.operations.models import Operation, Replacement
 from estate.operations.providers import ProviderError
+from estate.operations.providers.base import Snooze
 
 
-class RollSteps:
+class RollSteps(AnalysisSteps):
     """Roll and replace, for engine.Run: uses its op, provider, keep_going, finish, pause and waits."""
 
     def target_image(self) -> Image | None:
@@ -88,22 +91,33 @@ class RollSteps:
             self.rollout()
             return
         self.plan()
-        image = self.target_image()
         while True:
             self.keep_going()
+            back = self.rolling_back()
             batch = self.current_batch()
             if not batch:
                 self.progress()
-                self.finish(OperationState.SUCCEEDED, message=self.done_summary())
+                if back:
+                    self.finish_rolled_back()
+                else:
+                    self.finish(OperationState.SUCCEEDED, message=self.done_summary())
                 return
-            self.run_batch(batch, image)
+            try:
+                self.run_batch(batch, self.rollback_image() if back else self.target_image())
+            except GateFailed as exc:
+                if back:
+                    raise GateFailed(f"{self.op.result['failure']} The roll-back then failed too: {exc}") from exc
+                if not self.param("rollback", False):
+                    raise
+                self.begin_rollback(batch, str(exc))
+                continue
             done = self.progress()
-            checkpoint = rolling.checkpoint_due(
+            checkpoint = None if back else rolling.checkpoint_due(
                 done=done,
                 total=self.op.progress_total,
                 checkpoints=self.param("checkpoints", []),
                 passed=self.op.checkpoints_passed,
-            )
+            )  # fmt: skip
             if checkpoint is not None:
                 self.pause(checkpoint)
                 return
@@ -119,32 +133,84 @@ class RollSteps:
         )
 
     def rollout(self) -> None:
-        """A provider that replaces instances itself (Kubernetes): start its rollout once, then follow it."""
-        image = self.target_image()
-        if image is None:
-            raise ProviderError("The component has no current image to roll onto.")
+        """A provider that replaces instances itself (Kubernetes): start its rollout once, follow it, then hold
+        it to the same warm-up and analysis as a batch; a failure with rollback undoes the rollout."""
+        back = self.rolling_back()
         if not self.op.result.get("rollout_started"):
-            self.provider.start_rollout(self.op, image)
-            self.save_result(rollout_started=True)
-            log_step(self.op, f"Rollout onto {image.version} started with the {self.provider.name} provider.")
+            self.start_rollout()
         timeout = self.health_timeout()
         self.keep_going()
         done, total, finished = self.provider.rollout_status()
         Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
         self.op.progress_done, self.op.progress_total = done, total
-        if finished:
-            self.finish(OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available.")
-            return
-        self.wait_or_fail(
-            "rollout",
-            timeout,
-            f"Rollout did not finish within {timeout:g} s ({done} of {total} updated).",
-            waiting=f"Following the rollout: {done} of {total} updated",
-        )
+        try:
+            if not finished:
+                what = "The undo" if back else "Rollout"
+                self.wait_or_fail(
+                    "rollout",
+                    timeout,
+                    f"{what} did not finish within {timeout:g} s ({done} of {total} updated).",
+                    waiting=f"Following the {'undo' if back else 'rollout'}: {done} of {total} updated",
+                )
+            if back:
+                self.finish_undone()
+                return
+            self.bake_rollout()
+        except GateFailed as exc:
+            if back:
+                raise GateFailed(f"{self.op.result['failure']} {exc}") from exc
+            if not self.param("rollback", False):
+                raise
+            self.undo_rollout(str(exc))
+            raise Snooze(0, "Undoing the rollout") from exc
+        self.finish(OperationState.SUCCEEDED, message=f"Rollout finished: {done} of {total} updated and available.")
+
+    def start_rollout(self) -> None:
+        image = self.target_image()
+        if image is None:
+            raise ProviderError("The component has no current image to roll onto.")
+        previous = self.provider.current_reference()
+        self.provider.start_rollout(self.op, image)
+        self.save_result(rollout_started=True, previous_reference=previous)
+        log_step(self.op, f"Rollout onto {image.version} started with the {self.provider.name} provider.")
+
+    def bake_rollout(self) -> None:
+        """Warm-up from the moment the rollout finished, then the analysis over the whole component."""
+        finished_at = self.marks().get("rollout finished")
+        if finished_at is None:
+            finished_at = time.time()
+            self.mark("rollout finished", finished_at)
+            log_step(self.op, f"Rollout finished; warming up for {self.warmup():g} s, then the analysis.")
+        warm = finished_at + self.warmup() - time.time()
+        if warm > 0:
+            raise Snooze(warm, "Rollout finished: warming up")
+        since = datetime.fromtimestamp(finished_at, tz=UTC) + timedelta(seconds=self.warmup())
+        started = self.op.started_at or since
+        self.analyse("Rollout", since=since, before=started - timedelta(seconds=max(self.bake_seconds(), 60)))
+
+    def undo_rollout(self, reason: str) -> None:
+        """Point the Deployment back at what it ran before the rollout (kubectl rollout undo), then follow it."""
+        previous = self.op.result.get("previous_reference")
+        if not previous:
+            raise GateFailed(f"{reason} Nothing to undo to: the Deployment's previous image is unknown.")
+        self.provider.undo_rollout(self.op, previous)
+        image = self.rollback_image() or Image.objects.filter(component=self.op.component, reference=previous).first()
+        if image is not None and image.pk != self.op.component.current_image_id:
+            self.make_current(image.pk)
+        self.save_result(rolling_back=True, failure=reason, marks={}, rollback_reference=previous)
+        log_step(self.op, f"{reason} Undoing the rollout: the Deployment goes back to {previous}.",
+                 level=StepLevel.WARNING)  # fmt: skip
+
+    def finish_undone(self) -> None:
+        reason, previous = self.op.result.get("failure", ""), self.op.result.get("rollback_reference")
+        done = f"Rolled back: the Deployment runs {previous} again."
+        self.finish(OperationState.FAILED, error=f"{reason} {done}", message=f"Failed. {done}", level=StepLevel.ERROR)
 
     def progress(self) -> int:
-        done = Replacement.objects.filter(operation=self.op, state=ReplacementState.DONE).count()
-        total = Replacement.objects.filter(operation=self.op).count()
+        """Done of total in the current phase: the roll, or once it failed, its roll-back."""
+        rows = Replacement.objects.filter(operation=self.op, rollback=self.rolling_back())
+        done = rows.filter(state=ReplacementState.DONE).count()
+        total = rows.count()
         Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
         self.op.progress_done, self.op.progress_total = done, total
         return done
@@ -154,7 +220,8 @@ class RollSteps:
 
         A batch is numbered before anything is launched, so a batch whose launches span several
         wake-ups (a CI/CD that answers later) stays one batch."""
-        rows = Replacement.objects.filter(operation=self.op).select_related("old_instance", "new_instance")
+        every = Replacement.objects.filter(operation=self.op)
+        rows = every.filter(rollback=self.rolling_back()).select_related("old_instance", "new_instance")
         started = list(
             rows.filter(state__in=(ReplacementState.PENDING, ReplacementState.LAUNCHED), batch__isnull=False)
         )
@@ -169,7 +236,7 @@ class RollSteps:
         chosen = list(pending[:size])
         if not chosen:
             return []
-        number = (rows.aggregate(m=Max("batch"))["m"] or 0) + 1
+        number = (every.aggregate(m=Max("batch"))["m"] or 0) + 1  # a roll-back's batches follow the roll's
         Replacement.objects.filter(pk__in=[r.pk for r in chosen]).update(batch=number)
         self.save_result(marks={})  # a new batch: its waits and messages start afresh
         for rep in chosen:
@@ -187,13 +254,17 @@ class RollSteps:
                 rep.save(update_fields=["new_instance", "batch", "state", "updated_at"])
                 self.keep_going()
         self.log_once("launched", self.launch_summary(batch, number), batch=number)
-        try:
-            self.gate(batch, number)
-            self.retire_olds(batch, number)
-        except GateFailed:
-            if self.param("rollback", False):
-                self.roll_back(batch, number)
-            raise
+        self.gate(batch, number)
+        if not self.rolling_back():  # a roll-back returns to what ran before: no analysis holds it up
+            instances = self.new_instances(batch)
+            self.analyse(
+                f"Batch {number}",
+                since=self.warmed_up_at(max(i.launched_at for i in instances)),
+                before=min(i.launched_at for i in instances) - timedelta(seconds=max(self.bake_seconds(), 60)),
+                replaced=[r.old_instance_id for r in batch if r.old_instance_id],
+                batch=number,
+            )
+        self.retire_olds(batch, number)
         count = Replacement.objects.filter(operation=self.op, batch=number).count()
         log_step(self.op, f"Batch {number}: {count} instance(s) replaced.", batch=number)
 
@@ -275,21 +346,56 @@ class RollSteps:
                 waiting=f"Batch {number}: waiting for healthy capacity to retire the old instances (at least {floor})",
             )
 
-    def roll_back(self, batch: list[Replacement], number: int) -> None:
-        """Take the failed batch's new instances away, keep the old ones, and make their image current again."""
-        reps = [r for r in batch if r.new_instance_id and r.state == ReplacementState.LAUNCHED]
-        self.provider.terminate(self.op, self.new_instances(reps))
-        Replacement.objects.filter(pk__in=[r.pk for r in reps]).update(state=ReplacementState.ROLLED_BACK)
+    # --- roll-back: every batch returns to the previous image ----------------------------------
+    def rolling_back(self) -> bool:
+        return bool(self.op.result.get("rolling_back"))
+
+    def rollback_image(self) -> Image | None:
         previous = self.op.result.get("previous_image_id")
-        if previous and previous != self.op.component.current_image_id:
-            self.make_current(previous)
-            log_step(self.op, f"Image #{previous} is current again.", level=StepLevel.WARNING, batch=number)
-        log_step(
-            self.op,
-            f"Batch {number}: rolled back; {len(reps)} new instance(s) terminated, the old ones kept.",
-            level=StepLevel.WARNING,
-            batch=number,
-        )
+        return Image.objects.filter(pk=previous, component=self.op.component).first() if previous else None
+
+    def begin_rollback(self, batch: list[Replacement], reason: str) -> None:
+        """The batch failed: take its new instances away (the old ones were kept), skip the batches not
+        started, and queue a replacement on the previous image for every instance already replaced."""
+        number = batch[0].batch
+        launched = [r for r in batch if r.new_instance_id and r.state == ReplacementState.LAUNCHED]
+        self.provider.terminate(self.op, self.new_instances(launched))
+        previous, target = self.rollback_image(), self.target_image()
+        undo = previous is not None and previous != target
+        with transaction.atomic():
+            Replacement.objects.filter(pk__in=[r.pk for r in launched]).update(state=ReplacementState.ROLLED_BACK)
+            forward = Replacement.objects.filter(operation=self.op, rollback=False)
+            forward.filter(state=ReplacementState.PENDING).update(state=ReplacementState.SKIPPED)
+            replaced = list(
+                forward.filter(state=ReplacementState.DONE, new_instance__state__in=LIVE_INSTANCE_STATES).values_list(
+                    "new_instance_id", flat=True
+                )
+            )
+            if undo:
+                rows = [Replacement(operation=self.op, old_instance_id=pk, rollback=True) for pk in replaced]
+                Replacement.objects.bulk_create(rows, ignore_conflicts=True)
+            self.save_result(rolling_back=True, failure=reason, marks={})
+        if undo:
+            self.make_current(previous.pk)
+        log_step(self.op, self.rollback_summary(reason, number, len(launched), replaced if undo else [], previous),
+                 level=StepLevel.WARNING, batch=number)  # fmt: skip
+
+    @staticmethod
+    def rollback_summary(reason: str, number: int, terminated: int, replaced: list, previous: Image | None) -> str:
+        text = f"{reason} Rolling back: batch {number}'s {terminated} new instance(s) terminated, the old ones kept"
+        if replaced:
+            return text + f"; {len(replaced)} instance(s) already replaced go back to image {previous.version}."
+        return text + "; no earlier batch to undo."
+
+    def finish_rolled_back(self) -> None:
+        reason = self.op.result.get("failure", "")
+        back = Replacement.objects.filter(operation=self.op, rollback=True, state=ReplacementState.DONE).count()
+        image = self.rollback_image()
+        if back:
+            done = f"Rolled back: {back} instance(s) back on image {image.version}, which is current again."
+        else:
+            done = "Rolled back: the failing batch's new instances were terminated; nothing else had been replaced."
+        self.finish(OperationState.FAILED, error=f"{reason} {done}", message=f"Failed. {done}", level=StepLevel.ERROR)
 
 
 def roll_refusal(component: Component, kind: str) -> str | None:

@@ -156,7 +156,7 @@ def test_roll_back_terminates_the_failed_batch_and_restores_the_previous_image(c
         ReplacementState.ROLLED_BACK
     }
     assert live(component).count() == 4 and not live(component).filter(image__version="2.0.0").exists()
-    assert any("rolled back" in s.message for s in op.steps.all())
+    assert any("rolled back" in s.message.lower() for s in op.steps.all())
     component.refresh_from_db()
     assert component.current_image == previous
 

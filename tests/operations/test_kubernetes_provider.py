@@ -182,3 +182,51 @@ def test_an_unknown_deployment_fails_with_the_api_status(stub, monkeypatch):
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT)
     op = run_to_end(op)
     assert op.state == OperationState.FAILED and "HTTP 404" in op.error
+
+
+def roll_gated(component, **params):
+    """A roll whose PromQL condition cannot be answered (no Prometheus): its analysis fails."""
+    condition = {"analysis_queries": [{"query": 'sum(rate(http_errors{job="$component"}[1m]))', "max": 1}]}
+    return services.operation_start(
+        component=component, kind=OperationKind.ROLL_COMPONENT, params={**condition, **params}
+    )
+
+
+def test_a_rollout_that_fails_its_analysis_is_undone_back_to_the_image_it_ran(stub, monkeypatch, settings):
+    settings.PROMETHEUS_URL = ""
+    component = k8s_component(stub, monkeypatch)
+    op = run_to_end(roll_gated(component, rollback=True, warmup_seconds=30))
+    assert op.state == OperationState.FAILED
+    assert "Rollout: analysis failed" in op.error and "PROMETHEUS_URL is not configured" in op.error
+    assert op.error.endswith("Rolled back: the Deployment runs registry.example/web:1.0.0 again.")
+    (_, forward, _), (_, undo, _) = stub.patches
+    assert forward["spec"]["template"]["spec"]["containers"][0]["image"] == component.current_image.reference
+    assert undo["spec"]["template"]["spec"]["containers"] == [{"name": "web", "image": "registry.example/web:1.0.0"}]
+    assert stub.image == "registry.example/web:1.0.0" and stub.updated == stub.replicas  # the undo finished
+    messages = [s.message for s in op.steps.all()]
+    assert any("warming up for 30 s" in m for m in messages)  # warm-up applies to Kubernetes too
+    assert any("Undoing the rollout" in m for m in messages)
+
+
+def test_without_rollback_a_failed_analysis_leaves_the_rollout_in_place(stub, monkeypatch, settings):
+    settings.PROMETHEUS_URL = ""
+    component = k8s_component(stub, monkeypatch)
+    op = run_to_end(roll_gated(component))
+    assert op.state == OperationState.FAILED and "Rollout: analysis failed" in op.error
+    assert len(stub.patches) == 1 and stub.image == component.current_image.reference
+
+
+def test_a_rollout_that_times_out_is_undone_when_rollback_is_on_and_a_slow_undo_is_reported(stub, monkeypatch):
+    component = k8s_component(stub, monkeypatch)
+    stub.replicas = 50
+    op = services.operation_start(
+        component=component,
+        kind=OperationKind.ROLL_COMPONENT,
+        params={"health_timeout_seconds": 0.05, "rollback": True},
+    )
+    op = run_to_end(op)
+    assert op.state == OperationState.FAILED
+    # The undo was sent; it is held to the same timeout, and the error says both.
+    assert op.error.startswith("Rollout did not finish within 0.05 s")
+    assert "The undo did not finish within 0.05 s" in op.error
+    assert stub.image == "registry.example/web:1.0.0" and len(stub.patches) == 2

@@ -189,5 +189,10 @@ def test_any_json_value_is_either_clean_and_within_bounds_or_refused_naming_the_
         assert math.isfinite(cleaned) and bounds.low <= cleaned <= bounds.high()
     elif name in operation_params.LISTS:
         assert isinstance(cleaned, list) and all(isinstance(item, int) for item in cleaned)
+    elif name == "analysis_queries":
+        assert isinstance(cleaned, list) and len(cleaned) <= operation_params.MAX_QUERIES
+        for item in cleaned:
+            (bound,) = set(item) - {"query"}
+            assert item["query"].strip() and math.isfinite(item[bound])
     else:
         assert isinstance(cleaned, bool)

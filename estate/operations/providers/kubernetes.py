@@ -77,15 +77,30 @@ class KubernetesProvider(OperationProvider):
 
     def start_rollout(self, operation, image) -> None:
         """Point the container at the image; the annotation makes a rollout even when the image is unchanged."""
+        self._point_at(image.reference, str(operation.pk))
+
+    def undo_rollout(self, operation, reference: str) -> None:
+        """Point the container back at the image it ran before (what `kubectl rollout undo` does)."""
+        self._point_at(reference, f"{operation.pk}-undo")
+
+    def _point_at(self, reference: str, mark: str) -> None:
         body = {
             "spec": {
                 "template": {
-                    "metadata": {"annotations": {ANNOTATION: str(operation.pk)}},
-                    "spec": {"containers": [{"name": self.container, "image": image.reference}]},
+                    "metadata": {"annotations": {ANNOTATION: mark}},
+                    "spec": {"containers": [{"name": self.container, "image": reference}]},
                 }
             }
         }
         self._k8s(self.apps.patch_namespaced_deployment, self.deployment, self.namespace, body)
+
+    def current_reference(self) -> str:
+        """The image the Deployment's container runs now: what an undo goes back to."""
+        deployment = self._k8s(self.apps.read_namespaced_deployment, self.deployment, self.namespace)
+        for container in deployment.spec.template.spec.containers or []:
+            if container.name == self.container:
+                return container.image or ""
+        raise ProviderError(f"Kubernetes: the Deployment {self.deployment} has no container {self.container}.")
 
     def rollout_status(self) -> tuple[int, int, bool]:
         """(updated replicas, desired replicas, finished) as `kubectl rollout status` judges it."""
