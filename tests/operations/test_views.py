@@ -52,6 +52,40 @@ def test_roll_button_queues_an_operation_and_shows_it(client, admin_user, compon
     assert 'hx-trigger="every 2s"' in page and "Requested by admin: new image" in page
 
 
+def test_the_roll_form_sends_its_gates_and_promql_conditions(client, admin_user, component, dispatched):
+    client.force_login(admin_user)
+    client.post(
+        reverse("operation_create", args=[component.pk]),
+        {
+            "kind": "roll_component",
+            "batch_size": "1",
+            "rollback": "on",
+            "warmup_seconds": "10",
+            "bake_seconds": "120",
+            "max_dependent_error_rate": "0.02",
+            "analysis_queries": 'sum(rate(errors{job="$component"}[1m])) <= 0.05\n\navg(up{job="$component"}) >= 0.9\n',
+        },
+    )
+    op = Operation.objects.get()
+    assert op.params["bake_seconds"] == 120 and op.params["warmup_seconds"] == 10 and op.params["rollback"] is True
+    assert op.params["max_dependent_error_rate"] == 0.02
+    assert op.params["analysis_queries"] == [
+        {"query": 'sum(rate(errors{job="$component"}[1m]))', "max": 0.05},
+        {"query": 'avg(up{job="$component"})', "min": 0.9},
+    ]
+
+
+def test_a_condition_without_a_bound_is_refused_naming_its_line(client, admin_user, component):
+    client.force_login(admin_user)
+    response = client.post(
+        reverse("operation_create", args=[component.pk]),
+        {"kind": "roll_component", "analysis_queries": "up <= 1\nrate(errors[1m])"},
+        follow=True,
+    )
+    assert "analysis_queries: Line 2: write &lt;query&gt; &lt;= number" in response.content.decode()
+    assert not Operation.objects.exists()
+
+
 def test_refusal_is_shown_on_the_component_page(client, admin_user, bastion):
     client.force_login(admin_user)
     response = client.post(reverse("operation_create", args=[bastion.pk]), {"kind": "rebuild_image"}, follow=True)
