@@ -12,11 +12,14 @@ project root:
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/estate_bench_h3 REDIS_URL=redis://127.0.0.1:6379/3 \\
         DEBUG=true .venv/bin/python bench/bench_operations.py
 
-It prints the figures as a Markdown table, with the machine's load while measuring.
+It prints the figures as a Markdown table, with the machine's load while measuring. `--small` (100
+instances in batches of 10, 10 latency runs) only checks that it runs; `--instances`, `--batch` and
+`--latency-runs` set the sizes.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import statistics
@@ -42,10 +45,8 @@ from django.test import Client  # noqa: E402
 
 from estate.inventory.choices import Category, Health, InstanceState, Mode, Provider  # noqa: E402
 from estate.inventory.models import Component, Environment, Image, Instance  # noqa: E402
-from estate.operations.choices import FINISHED_STATES  # noqa: E402
+from estate.operations.choices import FINISHED_STATES, OperationState  # noqa: E402
 from estate.operations.models import Operation  # noqa: E402
-
-INSTANCES, BATCH, LATENCY_RUNS = 1000, 50, 100
 
 
 def component(slug: str, instances: int) -> Component:
@@ -83,7 +84,21 @@ def wait(op_id: int, field: str = "finished_at", timeout: float = 600) -> Operat
     raise SystemExit(f"operation {op_id}: no {field} within {timeout} s")
 
 
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--small", action="store_true", help="100 instances, 10 latency runs: a quick check")
+    parser.add_argument("--instances", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=50)
+    parser.add_argument("--latency-runs", type=int, default=100)
+    args = parser.parse_args()
+    if args.small:
+        args.instances, args.batch, args.latency_runs = 100, 10, 10
+    return args
+
+
 def main() -> None:
+    args = parse_args()
+    INSTANCES, BATCH, LATENCY_RUNS = args.instances, args.batch, args.latency_runs  # noqa: N806
     call_command("migrate", verbosity=0)
     import redis
 
@@ -142,6 +157,8 @@ def main() -> None:
     print(f"| time in provider calls (s) | {provider:.2f} |")
     print(f"| provider time per replaced instance (ms) | {1000 * provider / INSTANCES:.2f} |")
     print(f"| Estate's own overhead per replaced instance (ms) | {1000 * (total - provider) / INSTANCES:.2f} |")
+    if op.state != OperationState.SUCCEEDED:
+        sys.exit(1)  # a figure of a failed roll is no figure
 
 
 if __name__ == "__main__":

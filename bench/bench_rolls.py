@@ -12,14 +12,15 @@ One run, against a real worker (`celery worker --concurrency=2`, prefork) on Red
 2. concurrent: the rolls queued together; the time from the first queued to the last finished;
 3. one at a time: the same number of fresh components rolled, each queued when the previous finished;
 4. from the worker's log: how many turns (first runs and wake-ups) each phase took, and how long the
-   pool's processes were busy in them against their capacity (processes x the phase's wall time).
+   pool's processes were busy in them against their capacity (processes x the phase's wall time);
+5. with the worker stopped, one more roll run turn by turn in this process: SQL statements and ms per turn.
 
 Needs PostgreSQL and Redis; the database is migrated and its bench-roll components replaced, and the
 Redis database is flushed (use one of your own). From the project root:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/estate_bench_h3 REDIS_URL=redis://127.0.0.1:6379/3 \\
         .venv/bin/python bench/bench_rolls.py            # 20 rolls of 3 instances, 2 s warm-ups
-    ... bench/bench_rolls.py --small                     # 10 rolls of 2 instances, 1 s warm-ups (CI, < 1 min)
+    ... bench/bench_rolls.py --small                     # 8 rolls of 2 instances, 1 s warm-ups (CI, < 1 min)
 
 Prints a Markdown section; `--write` puts it in bench/RESULTS.md in place of the previous one. Exits 1
 when a roll does not succeed or the concurrent rolls take more than half the one-at-a-time total.
@@ -195,6 +196,31 @@ def run_one_at_a_time(comps: list[Component], params: dict, timeout: float) -> P
     return Phase("one at a time", ops, span(ops))
 
 
+def turns_in_process(params: dict, instances: int, timeout: float) -> list[tuple[int, float]]:
+    """One more roll, run turn by turn in this process with the worker stopped: (SQL statements, ms) per
+    turn. The statement count does not depend on the machine's load, the times do."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+    from django.utils import timezone
+
+    from estate.operations import engine
+
+    pk = start_roll(make_component(f"{PREFIX}turns", instances), params)  # its message stays in Redis, unread
+    turns = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        op = Operation.objects.get(pk=pk)
+        if op.state in FINISHED_STATES:
+            return turns
+        if op.lease_expires_at:  # waiting: sleep here until its wake-up, as its countdown message would
+            time.sleep(max(0.0, (op.lease_expires_at - timezone.now()).total_seconds()) + 0.01)
+        started = time.perf_counter()
+        with CaptureQueriesContext(connection) as queries:
+            engine.execute(pk)
+        turns.append((len(queries.captured_queries), 1000 * (time.perf_counter() - started)))
+    raise SystemExit(f"the in-process roll did not finish within {timeout:.0f} s")
+
+
 def measured(log: Path, run, *args) -> Phase:
     _, _, start = worker_turns(log, 0)
     phase = run(*args)
@@ -253,7 +279,7 @@ def reading(args, concurrent: Phase, sequential: Phase) -> str:
     return text
 
 
-def report(args, concurrent: Phase, sequential: Phase, load: tuple[float, float], command: str) -> str:
+def report(args, concurrent: Phase, sequential: Phase, turns: list, load: tuple[float, float], command: str) -> str:
     batches = -(-args.instances // args.batch_size)
     return "\n".join(
         [
@@ -280,6 +306,12 @@ def report(args, concurrent: Phase, sequential: Phase, load: tuple[float, float]
             phase_row(sequential, args.concurrency),
             "",
             reading(args, concurrent, sequential),
+            "",
+            f"What a turn costs: one more roll of the same shape, run turn by turn in the bench's own process "
+            f"with the worker stopped, took {len(turns)} turns issuing "
+            f"{', '.join(str(q) for q, _ in turns)} SQL statements ({sum(q for q, _ in turns)} in all, "
+            f"{sum(q for q, _ in turns) / args.instances:.0f} per replaced instance) in "
+            f"{', '.join(f'{ms:.0f}' for _, ms in turns)} ms.",
         ]
     )
 
@@ -301,7 +333,7 @@ def write_section(section: str, path: Path = RESULTS) -> None:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--small", action="store_true", help="10 rolls of 2 instances, 1 s warm-ups (under a minute)")
+    parser.add_argument("--small", action="store_true", help="8 rolls of 2 instances, 1 s warm-ups (under a minute)")
     parser.add_argument("--rolls", type=int, default=20)
     parser.add_argument("--instances", type=int, default=3, help="instances per component")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -310,7 +342,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--write", action="store_true", help="put the section in bench/RESULTS.md")
     args = parser.parse_args()
     if args.small:
-        args.rolls, args.instances, args.warmup = 10, 2, 1.0
+        args.rolls, args.instances, args.warmup = 8, 2, 1.0
     return args
 
 
@@ -335,7 +367,10 @@ def main() -> int:
             sequential = measured(log, run_one_at_a_time, one_by_one, params, timeout)
         finally:
             stop_worker(worker)
-    section = report(args, concurrent, sequential, (load_before, os.getloadavg()[0]), command.strip())
+    load_after = os.getloadavg()[0]
+    turns = turns_in_process(params, args.instances, timeout)
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()  # the in-process roll's messages, never read
+    section = report(args, concurrent, sequential, turns, (load_before, load_after), command.strip())
     print(section)
     if args.write:
         write_section(section)
