@@ -25,7 +25,8 @@ from estate.inventory.models import Instance
 from estate.telemetry.health import evaluate_estate
 from estate.telemetry.models import ComponentTelemetry, Event, IngestBatch, Sample
 from tests.factories import ImmutableComponentFactory, IngestTokenFactory, InstanceFactory
-from tests.telemetry.test_prometheus import _free_port, _wait
+from tests.prometheus import free_port as _free_port
+from tests.prometheus import wait as _wait
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

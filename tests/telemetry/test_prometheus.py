@@ -2,70 +2,23 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
-
 import pytest
-import requests
 
 from estate.inventory.choices import Health
 from estate.telemetry.health import evaluate_estate
 from estate.telemetry.models import ComponentTelemetry
 from estate.telemetry.promql import promql_health
 from tests.factories import ImmutableComponentFactory
-
-PROMETHEUS = shutil.which("prometheus")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait(check, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-            if value:
-                return value
-        except requests.RequestException:
-            pass
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.prometheus import free_port, running_prometheus
+from tests.prometheus import query as _query
+from tests.prometheus import wait as _wait
 
 
 @pytest.fixture
 def prometheus(live_server, tmp_path):
-    if PROMETHEUS is None:
-        pytest.skip("needs the Prometheus server binary (Debian package `prometheus`; .ci/run installs it)")
     target = live_server.url.split("//")[1].replace("localhost", "127.0.0.1")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(
-        "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
-        f"scrape_configs:\n  - job_name: estate\n    metrics_path: /metrics\n    static_configs:\n"
-        f"      - targets: ['{target}']\n"
-    )
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [PROMETHEUS, f"--config.file={config}", f"--web.listen-address=127.0.0.1:{port}",
-         f"--storage.tsdb.path={tmp_path / 'data'}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        _wait(lambda: requests.get(f"{url}/-/ready", timeout=1).ok, 20, "Prometheus to start")
+    with running_prometheus(tmp_path, {"estate": target}) as url:
         yield url
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-
-
-def _query(url: str, expression: str) -> list:
-    return requests.get(f"{url}/api/v1/query", params={"query": expression}, timeout=2).json()["data"]["result"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -100,7 +53,7 @@ def test_promql_health_from_a_real_prometheus_scraping_estate(prometheus, settin
 
 
 def test_an_unreachable_prometheus_is_unknown_not_an_error(settings):
-    settings.PROMETHEUS_URL = f"http://127.0.0.1:{_free_port()}"
+    settings.PROMETHEUS_URL = f"http://127.0.0.1:{free_port()}"
     state, reason, value = promql_health("up")
     assert (state, value) == (Health.UNKNOWN, None)
     assert "query failed" in reason
