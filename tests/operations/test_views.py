@@ -148,3 +148,15 @@ def test_a_finished_roll_lists_each_instance_replaced_and_each_steps_duration(cl
     assert {row[2].split()[0] for row in rows} == news
     assert {row[3] for row in rows} == {"2.0.0"}  # the image the new instances run
     assert html.count('data-testid="step-duration"') == op.steps.count()
+
+
+def test_the_operation_page_shows_parameters_as_people_read_them(client, admin_user, component):
+    client.force_login(admin_user)
+    op = Operation.objects.create(
+        component=component,
+        kind=OperationKind.ROLL_COMPONENT,
+        params={"rollback": True, "bake_seconds": 30.0, "analysis_queries": [{"query": "up<1>", "max": 0.05}]},
+    )
+    html = client.get(op.get_absolute_url()).content.decode()
+    assert "<code>rollback</code> = yes" in html and "<code>bake_seconds</code> = 30<" in html
+    assert "<code>analysis_queries</code> = up&lt;1&gt; ≤ 0.05" in html  # escaped, one condition per line

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 from django import template
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from estate.operations.choices import STATE_COLOURS
 
@@ -14,3 +15,22 @@ def operation_badge(operation):
     return format_html(
         '<span class="badge bg-{}-lt" data-state="{}">{}</span>', colour, operation.state, operation.get_state_display()
     )
+
+
+@register.filter
+def param_shown(value) -> str:
+    """An operation parameter as a person reads it: yes/no, "25, 50", and a PromQL condition as query ≤ bound."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, list):
+        return format_html_join(
+            mark_safe("<br>"), "{}", ((_condition(item) if isinstance(item, dict) else item,) for item in value)
+        )
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _condition(item: dict) -> str:
+    bound = f"≤ {item['max']:g}" if "max" in item else f"≥ {item.get('min', 0):g}"
+    return f"{item.get('query', '')} {bound}"
