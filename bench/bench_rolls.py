@@ -273,8 +273,9 @@ def reading(args, concurrent: Phase, sequential: Phase) -> str:
             f" All at once, the pool was busy {100 * share:.0f} % of the time: {concurrent.turns} turns of "
             f"{1000 * concurrent.busy / concurrent.turns:.0f} ms each are {concurrent.busy:.0f} s of work, "
             f"{concurrent.busy / args.concurrency:.0f} s on {args.concurrency} processes, so that total is set by "
-            "the turns' own work (their SQL on a shared machine), not by the waits; more processes or more "
-            "workers would shorten it, more rolls would lengthen it in proportion to their turns."
+            "the turns' own work (tens of SQL statements each, below, with Python and PostgreSQL sharing the "
+            "CPUs), not by the waits; more processes or workers would shorten it, more rolls lengthen it in "
+            "proportion to their turns."
         )
     return text
 
