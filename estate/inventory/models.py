@@ -172,6 +172,10 @@ class Component(TimeStampedModel):
     expected_failover_seconds = models.PositiveIntegerField(
         null=True, blank=True, validators=[MaxValueValidator(86400)]
     )
+    managed = models.BooleanField(
+        default=False,
+        help_text="The provider runs and patches it (DynamoDB ...): nothing for the team to patch.",
+    )
 
     class Meta:
         ordering = ["name", "environment_id"]
@@ -200,6 +204,11 @@ class Component(TimeStampedModel):
                 condition=Q(mode=Mode.IMMUTABLE) | ~Q(engine=""),
                 name="bastion_component_has_engine",
                 violation_error_message="A bastion needs its engine.",
+            ),
+            models.CheckConstraint(
+                condition=Q(managed=False) | Q(mode=Mode.BASTION, patch_cadence_days__isnull=True),
+                name="managed_component_is_unpatched_bastion",
+                violation_error_message="A managed component is a bastion its provider patches, with no cadence.",
             ),
             models.CheckConstraint(
                 condition=Q(mode=Mode.IMMUTABLE)
@@ -273,6 +282,7 @@ class Component(TimeStampedModel):
                 other="a bastion",
             )
             self._clean_cluster(errors)
+        self._clean_managed(errors)
         if errors:
             raise ValidationError(errors)
 
@@ -299,6 +309,14 @@ class Component(TimeStampedModel):
     def _clean_current_image(self, errors: dict) -> None:
         if self.current_image_id and self.current_image.component_id != self.pk:
             errors.setdefault("current_image", []).append("The current image must be one of this component's images.")
+
+    def _clean_managed(self, errors: dict) -> None:
+        if self.managed and self.mode != Mode.BASTION:
+            errors.setdefault("managed", []).append("Only a bastion is managed by its provider.")
+        if self.managed and self.patch_cadence_days is not None:
+            errors.setdefault("patch_cadence_days", []).append(
+                "A managed component is patched by its provider; leave its patch cadence empty."
+            )
 
     def _clean_cluster(self, errors: dict) -> None:
         if self.cluster_id and self.environment_id and self.cluster.environment_id != self.environment_id:

@@ -26,7 +26,7 @@ def _cadence_overdue() -> QuerySet:
     )
     planned = Slot.objects.filter(component=OuterRef("pk"), end__gt=now, start__lt=DaysFrom(now, cadence))
     return (
-        Component.objects.filter(mode=Mode.BASTION, patch_cadence_days__isnull=False)
+        Component.objects.filter(mode=Mode.BASTION, managed=False, patch_cadence_days__isnull=False)
         .filter(created_at__lt=DaysFrom(now, F("patch_cadence_days") * -1))
         .annotate(patched_recently=Exists(completed), planned_soon=Exists(planned))
         .filter(Q(planned_soon=False) | Q(patched_recently=False))
