@@ -93,7 +93,7 @@ def ingest(
     items, duplicates = _unique(items)
     with transaction.atomic():
         result = _store(items, now, actor or current_actor())
-        reevaluation.after_commit(item.component_id for item in items)
+        reevaluation.mark_touched(item.component_id for item in items)
     result.duplicates = duplicates
     result.rejected = rejected
     return result
