@@ -8,6 +8,7 @@ import threading
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from estate.celery import app as celery_app
 from estate.core.signing import HEADER, verify
@@ -157,3 +158,17 @@ def test_two_runs_at_once_tell_the_team_once(receivers, payments):
         thread.join()
     assert sorted(counts) == [0, 1]
     assert OutboxMessage.objects.count() == 1 and OpenCriticalFinding.objects.count() == 1
+
+
+def test_a_look_costs_the_same_number_of_queries_for_1_or_30_new_findings(receivers, payments):
+    def look_with_new_taints(count: int) -> int:
+        component = ImmutableComponentFactory(team=payments)
+        for n in range(count):
+            InstanceFactory(component=component, external_id=f"i-{n}", tainted=True, taint_reason="edited by hand")
+        with CaptureQueriesContext(connection) as queries:
+            assert findings.critical_findings_notify() == count
+        return len(queries)
+
+    one, thirty = look_with_new_taints(1), look_with_new_taints(30)
+    assert one == thirty
+    assert OutboxMessage.objects.count() == 2  # one message per look for the team's one route
