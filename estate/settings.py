@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "estate.dashboard",
     "estate.access",
     "estate.catalog",
+    "estate.discovery",
 ]
 
 MIDDLEWARE = [
@@ -202,6 +203,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
     # outbox: retries whose time has come, and sends whose worker died
     "outbox-deliver-due": {"task": "estate.outbox.tasks.deliver_due", "schedule": 15.0},
+    # discovery: sources whose interval has passed
+    "discovery-queue-due": {"task": "estate.discovery.tasks.queue_due_syncs", "schedule": 60.0},
     # notifications: critical findings that were not there at the last look
     "notifications-critical-findings": {
         "task": "estate.notifications.tasks.notify_critical_findings",
@@ -273,6 +276,10 @@ CATALOG_MAX_BYTES = env_int("CATALOG_MAX_BYTES", 8 * 1024 * 1024)
 CATALOG_MAX_DOCUMENTS = env_int("CATALOG_MAX_DOCUMENTS", 1000)
 CATALOG_MAX_OBJECTS = env_int("CATALOG_MAX_OBJECTS", 50000)
 CATALOG_MAX_ALIASES = env_int("CATALOG_MAX_ALIASES", 100)
+# Discovery (estate.discovery): what vanished from its source is deleted only by an explicit prune,
+# and only once it has been gone this long; a run still "running" after the timeout is marked failed.
+DISCOVERY_PRUNE_AFTER_DAYS = env_int("DISCOVERY_PRUNE_AFTER_DAYS", 7)
+DISCOVERY_RUN_TIMEOUT_MINUTES = env_int("DISCOVERY_RUN_TIMEOUT_MINUTES", 60)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # A script's token header is judged before any session cookie it may also carry.
