@@ -6,6 +6,7 @@ from estate.access.api.urls import router as access_router
 from estate.audit.api.urls import router as audit_router
 from estate.catalog.api.urls import router as catalog_router
 from estate.dashboard.api.urls import router as dashboard_router
+from estate.discovery.api.urls import router as discovery_router
 from estate.inventory.api.urls import router as inventory_router
 from estate.notifications.api.urls import router as notifications_router
 from estate.operations.api.urls import router as operations_router
@@ -25,6 +26,7 @@ APP_ROUTERS = (
     access_router,
     audit_router,
     catalog_router,
+    discovery_router,
 )
 for app_router in APP_ROUTERS:
     router.registry.extend(app_router.registry)
