@@ -30,9 +30,11 @@ def _filtered(request) -> AuditEventFilterSet:
 @permission_required("audit.view_auditevent", raise_exception=True)
 def audit_list(request):
     filterset = _filtered(request)
+    page = paginate(request, filterset.qs, default_size=50)
+    page.object_list = selectors.with_names(page.object_list)  # one query per related model of the page
     context = {
         "filterset": filterset,
-        "page": paginate(request, filterset.qs, default_size=50),
+        "page": page,
         "actions": AuditAction.choices,
         "crumbs": [("Audit trail", None)],
     }

@@ -53,3 +53,25 @@ def event_history_url(event) -> str:
 def shown_rows(rows: list, is_diff: bool) -> list:
     """Every row of a diff; the fields of a snapshot that hold something (an empty one says nothing)."""
     return rows if is_diff else [row for row in rows if row[1] not in (None, "", [], {})]
+
+
+@register.filter
+def event_rows(event) -> list:
+    """The change rows with related ids as names when the view resolved them (selectors.with_names)."""
+    named = getattr(event, "named_rows", None)
+    return named if named is not None else event.change_rows
+
+
+SUMMARY_FIELDS = 4
+
+
+@register.simple_tag
+def diff_summary(rows: list, is_diff: bool) -> str:
+    """The one line an event shows folded: the change itself when it is one field, else the fields' names."""
+    if is_diff and len(rows) == 1:
+        name, before, after = rows[0]
+        return f"{name}: {audit_value(before)} → {audit_value(after)}"
+    names = [row[0] for row in rows]
+    shown = ", ".join(names[:SUMMARY_FIELDS])
+    more = f" and {len(names) - SUMMARY_FIELDS} more" if len(names) > SUMMARY_FIELDS else ""
+    return f"{'changed' if is_diff else 'set'} {shown}{more}"
