@@ -81,3 +81,11 @@ class OperationForm(forms.Form):
         if data["kind"] == OperationKind.REPLACE_INSTANCES:
             params["instance_ids"] = data.get("instance_ids") or []
         return params
+
+
+class ScaleForm(forms.Form):
+    """A component's desired count from its page; the model's own validators bound it."""
+
+    desired_instances = forms.IntegerField(min_value=0)
+    roll = forms.BooleanField(required=False)
+    reason = forms.CharField(max_length=500, required=False)

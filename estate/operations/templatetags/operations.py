@@ -5,6 +5,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from estate.operations.choices import STATE_COLOURS
+from estate.operations.selectors import requester_label
 
 register = template.Library()
 
@@ -34,3 +35,13 @@ def param_shown(value) -> str:
 def _condition(item: dict) -> str:
     bound = f"≤ {item['max']:g}" if "max" in item else f"≥ {item.get('min', 0):g}"
     return f"{item.get('query', '')} {bound}"
+
+
+@register.simple_tag
+def requester(operation):
+    """The one wording of who asked for an operation; a token's owner on hover."""
+    label = requester_label(operation)
+    owner = operation.requested_by.get_username() if operation.requested_by_id and label.startswith("a script") else ""
+    if owner:
+        return format_html('<span data-testid="requester" title="token of {}">{}</span>', owner, label)
+    return format_html('<span data-testid="requester">{}</span>', label)
