@@ -8,6 +8,7 @@ with its own functions (outbox_due, outbox_deliver), as its worker would."""
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from datetime import timedelta
@@ -189,3 +190,51 @@ def test_a_request_still_queued_when_its_operation_is_cancelled_is_not_sent(ci):
     message = message_for(build_request_id(op))
     assert message.state == MessageState.SENT and message.result == {"skipped": f"operation #{op.pk} is cancelled"}
     assert ci.requests == []
+
+
+REAL_DISPATCH = services.dispatch
+
+
+@pytest.mark.redis
+@pytest.mark.postgres
+def test_a_real_worker_sends_the_request_again_until_the_ci_takes_it(ci, settings, monkeypatch, tmp_path):
+    """End to end with a Celery worker on Redis: the operation's task queues the request, the outbox's
+    tasks send it (woken at commit, then by deliver_due as beat would), the callback lets the build finish."""
+    import redis
+
+    from estate.outbox.tasks import deliver_due
+    from tests.operations.test_worker import finished, start_worker, stop, wait_for
+
+    redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+    worker_env = {
+        "OUTBOUND_ALLOWED_NETWORKS": settings.OUTBOUND_ALLOWED_NETWORKS,
+        "PROVIDER_SECRET_SCOPES": settings.PROVIDER_SECRET_SCOPES,
+        "OPERATIONS_WEBHOOK_CALLBACK_URL": settings.OPERATIONS_WEBHOOK_CALLBACK_URL,
+        "OUTBOX_BACKOFF_SECONDS": "1",
+    }
+    for name, value in worker_env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(services, "dispatch", REAL_DISPATCH)
+    ci.fail_first = 2
+    component = webhook_component(ci)
+    worker = start_worker(tmp_path, "webhook-outbox")
+    try:
+        op = start(component, kind=OperationKind.REBUILD_IMAGE)
+
+        def done():
+            deliver_due()  # beat's outbox-deliver-due
+            return finished(op.pk)
+
+        try:
+            op = wait_for(done, timeout=90, sweep=True)
+        except AssertionError as exc:
+            raise AssertionError(f"not finished: {(tmp_path / 'webhook-outbox.log').read_text()[-3000:]}") from exc
+    finally:
+        stop(worker)
+    log = (tmp_path / "webhook-outbox.log").read_text()
+    assert op.state == OperationState.SUCCEEDED, f"{op.error}\n{log[-3000:]}"
+    request_id = build_request_id(op)
+    assert [r["request_id"] for r in ci.requests] == [request_id] and ci.fail_first == 0
+    message = message_for(request_id)
+    assert (message.state, message.attempts) == (MessageState.SENT, 3)
+    assert "estate.outbox.tasks.deliver_message" in log
