@@ -48,8 +48,8 @@ def window_list(filters: dict[str, Any] | None = None) -> QuerySet:
     qs = PatchWindow.objects.prefetch_related(
         Prefetch(
             "components",
-            queryset=Component.objects.only(
-                "id", "name", "slug", "cluster_id", "environment_id", "system_id", "team_id"
+            queryset=Component.objects.select_related("environment").only(
+                "id", "name", "slug", "cluster_id", "environment_id", "system_id", "team_id", "environment__slug"
             ),
         )
     )

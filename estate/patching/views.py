@@ -27,6 +27,7 @@ from estate.patching import ical, selectors, services
 from estate.patching.api.views import occurrence_by_key, query_filters, query_range
 from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
 from estate.patching.forms import CalendarFilterForm, ChangeFreezeForm, FreezeImportForm, PatchWindowForm
+from estate.patching.marks import occurrence_marks
 from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
 from estate.patching.recurrence import next_starts, wall_clock
 
@@ -69,25 +70,11 @@ def calendar_events(request):
     except DRFValidationError as exc:
         return JsonResponse({"detail": "Give a valid range and filters.", "errors": exc.detail}, status=400)
     windows = selectors.active_in(selectors.window_list(filters), start, end)
+    occurrences = selectors.occurrences_between(windows, start, end)
+    freezes = list(ChangeFreeze.objects.filter(start__lt=end, end__gt=start).select_related("environment", "system"))
+    marks = occurrence_marks(occurrences, freezes, timezone.now())
     colours = _legend()
-    events = [
-        {
-            "id": o.key,
-            "title": o.window.title,
-            "start": o.start.isoformat(),
-            "end": o.end.isoformat(),
-            "backgroundColor": colours["kind_colours"][o.window.change_kind],
-            "borderColor": colours["status_colours"][o.status],
-            "classNames": [f"occurrence-{o.status}"],
-            "extendedProps": {
-                "status": o.status,
-                "changeKind": o.window.change_kind,
-                "url": reverse("occurrence_detail", args=[o.key]),
-                "components": [c.name for c in o.window.components.all()],
-            },
-        }
-        for o in selectors.occurrences_between(windows, start, end)
-    ]
+    events = [_occurrence_event(o, marks.get(o.key, []), colours) for o in occurrences]
     events += [
         {
             "id": f"freeze-{f.pk}",
@@ -98,9 +85,46 @@ def calendar_events(request):
             "classNames": ["change-freeze"],
             "extendedProps": {"freeze": True},
         }
-        for f in ChangeFreeze.objects.filter(start__lt=end, end__gt=start).select_related("environment", "system")
+        for f in freezes
     ]
     return JsonResponse(events, safe=False)
+
+
+def _occurrence_event(o, warnings: list[str], colours: dict) -> dict:
+    """One occurrence for FullCalendar: titled by what it takes down, and where; marked when it conflicts
+    with another occurrence or a freeze, or is overdue."""
+    components = list(o.window.components.all())
+    classes = [f"occurrence-{o.status}"]
+    if any(w.startswith("Overdue") for w in warnings):
+        classes.append("occurrence-overdue")
+    if any(not w.startswith("Overdue") for w in warnings):
+        classes.append("occurrence-conflict")
+    return {
+        "id": o.key,
+        "title": ("⚠ " if warnings else "") + _event_title(o.window, components),
+        "start": o.start.isoformat(),
+        "end": o.end.isoformat(),
+        "backgroundColor": colours["kind_colours"][o.window.change_kind],
+        "borderColor": colours["status_colours"][o.status],
+        "classNames": classes,
+        "extendedProps": {
+            "status": o.status,
+            "changeKind": o.window.change_kind,
+            "url": reverse("occurrence_detail", args=[o.key]),
+            "components": [c.name for c in components],
+            "windowTitle": o.window.title,
+            "warnings": warnings,
+        },
+    }
+
+
+def _event_title(window: PatchWindow, components: list) -> str:
+    """ "payments-db-1 (production) · OS patch": the component and environment first, as people look for them."""
+    if not components:
+        return window.title
+    environments = sorted({c.environment.slug for c in components})
+    names = components[0].name + (f" +{len(components) - 1}" if len(components) > 1 else "")
+    return f"{names} ({', '.join(environments)}) · {window.get_change_kind_display()}"
 
 
 def _occurrence_context(key: str, error: str = "") -> dict:

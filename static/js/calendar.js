@@ -21,8 +21,13 @@
 
   var calendar = new FullCalendar.Calendar(el, {
     initialView: "dayGridMonth",
-    headerToolbar: { left: "prev,next today", center: "title", right: "dayGridMonth,timeGridWeek,listMonth" },
-    buttonText: { month: "Month", week: "Week", list: "Agenda", today: "Today" },
+    headerToolbar: { left: "prev,next today", center: "title", right: "dayGridMonth,timeGridWeek,agenda" },
+    buttonText: { month: "Month", week: "Week", today: "Today" },
+    views: {
+      // The next 30 days from today, whatever the month: what is coming, as a list.
+      agenda: { type: "list", duration: { days: 30 }, buttonText: "Next 30 days" },
+      timeGridWeek: { slotEventOverlap: false, eventMinHeight: 28, expandRows: true },
+    },
     firstDay: 1,
     nowIndicator: true,
     eventDisplay: "block",
@@ -52,8 +57,13 @@
         info.el.setAttribute("title", info.event.title);
         return;
       }
+      var props = info.event.extendedProps;
       info.el.setAttribute("data-testid", "calendar-event");
-      info.el.setAttribute("title", info.event.title + " · " + info.event.extendedProps.components.join(", "));
+      info.el.setAttribute(
+        "title",
+        [props.windowTitle, props.components.join(", ")].concat(props.warnings || []).join("\n")
+      );
+      if ((props.warnings || []).length) info.el.setAttribute("data-warnings", props.warnings.length);
     },
   });
   calendar.render();

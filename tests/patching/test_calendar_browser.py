@@ -68,7 +68,7 @@ def test_calendar_views_occurrence_and_a_conflicting_window_fixed(user_page: Pag
     _shot(page, "01-month")
     page.get_by_role("button", name="Week").click()
     expect(page.locator(".fc-timeGridWeek-view")).to_be_visible()
-    page.get_by_role("button", name="Agenda").click()
+    page.get_by_role("button", name="Next 30 days").click()
     expect(page.locator(".fc-list")).to_be_visible()
     expect(page.get_by_test_id("calendar-event").first).to_be_visible()
     _shot(page, "02-agenda")
