@@ -79,7 +79,7 @@ def _read_and_write(run: SyncRun) -> None:
     source = run.source
     reader = AwsReader(source)
     account = reader.account()
-    results = [reader.read(region) for region in source.regions]
+    results = reader.read_all()
     read = [r.region for r in results if not r.error]
     seen = [c for r in results if not r.error for c in r.components]
     with acting_as(source.actor_name, via=VIA, on_behalf_of=run.requested_by_id), transaction.atomic():
