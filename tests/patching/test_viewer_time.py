@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from estate.patching.models import Occurrence
-from tests.patching.conftest import make_window
+from tests.patching.conftest import make_freeze, make_window
 
 START = datetime(2027, 7, 6, 6, 0, tzinfo=UTC)  # 02:00 in New York (EDT), 08:00 in Paris
 ZONED = (
@@ -62,3 +62,11 @@ def test_editing_a_window_keeps_its_own_zone(window, admin_client):
     form = admin_client.get(f"/patching/windows/{window.pk}/edit/").context["form"]
     assert form["time_zone"].value() == "Europe/Paris"
     assert "data-default-zone" not in form.fields["time_zone"].widget.attrs
+
+
+def test_freeze_list_shows_the_viewers_time_with_utc_on_hover(now, admin_client):
+    make_freeze(START, datetime(2027, 7, 8, 6, 0, tzinfo=UTC), name="Summer sale")
+    admin_client.cookies["estate_tz"] = "America/New_York"
+    page = admin_client.get("/patching/freezes/").content.decode()
+    assert ZONED.format(zone="America/New_York", text="Tue 2027-07-06 02:00 EDT") in page
+    assert 'title="Thu 2027-07-08 06:00 UTC">Thu 2027-07-08 02:00 EDT</time>' in page
