@@ -89,7 +89,7 @@ def test_a_ci_that_refuses_the_first_two_deliveries_gets_every_request_once(ci, 
     messages = [message_for(c.request_id) for c in calls]
     assert {m.state for m in messages} == {MessageState.SENT}
     assert [m.attempts for m in messages] == [3, 1, 1, 1]  # the first request waited for the CI/CD
-    assert [c.attempts for c in calls] == [3, 1, 1, 1]  # POSTs made, recorded on the call too
+    assert [c.attempts for c in calls] == [3, 1, 1, 1]  # delivery attempts, recorded on the call too
     assert all(c.status == WebhookCall.Status.SUCCEEDED for c in calls)
     assert messages[0].result == {"status": 202}
     first = messages[0]
@@ -125,7 +125,7 @@ def test_a_ci_down_for_good_fails_the_operation_when_the_outbox_gives_up(ci):
     op = run_to_end(start(webhook_component(ci), kind=OperationKind.REBUILD_IMAGE))
     request_id = build_request_id(op)
     assert op.state == OperationState.FAILED
-    assert op.error.startswith(f"The request {request_id} was never delivered to the CI/CD: Gave up after 4 attempts.")
+    assert op.error.startswith(f"The outbox gave up sending {request_id} to the CI/CD: Gave up after 4 attempts.")
     assert "HTTP 503" in op.error
     assert 10**6 - ci.fail_first == 4 and ci.requests == []  # four deliveries, none accepted
     assert message_for(request_id).state == MessageState.FAILED
@@ -145,7 +145,7 @@ def test_a_config_moved_to_a_refused_address_after_queueing_is_refused_at_send_t
         op = run_to_end(op)
     assert internal.requests == [] and ci.requests == []
     assert op.state == OperationState.FAILED
-    assert f"The request {build_request_id(op)} was never delivered" in op.error
+    assert f"The outbox gave up sending {build_request_id(op)} to the CI/CD" in op.error
     assert "settings.url: 127.0.0.2 is a loopback address" in op.error
     assert message_for(build_request_id(op)).attempts == 1
 

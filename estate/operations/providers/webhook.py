@@ -125,7 +125,7 @@ class WebhookProvider(OperationProvider):
         message = request_message(call)
         waiting = f"waiting for the CI/CD's callback to {request_id}"
         if message is not None and message.state == MessageState.FAILED:
-            raise ProviderError(f"The request {request_id} was never delivered to the CI/CD: {message.last_error}")
+            raise ProviderError(f"The outbox gave up sending {request_id} to the CI/CD: {message.last_error}")
         if message is not None and message.state != MessageState.SENT:
             # Nothing can answer before the next attempt: look again just after it.
             until_next = (message.next_attempt_at - timezone.now()).total_seconds()
