@@ -7,6 +7,12 @@ class DiscoveryConfig(AppConfig):
     verbose_name = "Discovery"
 
     def ready(self) -> None:
+        from estate.core.panels import Panel, register_panel
         from estate.discovery.findings import register_all
+        from estate.discovery.panels import origin_panel
 
         register_all()
+        register_panel(
+            "component_detail",
+            Panel(slug="origin", template="discovery/panel_origin.html", context=origin_panel, order=5),
+        )
