@@ -283,13 +283,7 @@ def _rule_signals(now: datetime, categories: dict[int, str], ids: list[int] | No
     own, defaults = effective_rules()
     if not own and not defaults:
         return {}
-    keys = {
-        (r.metric, r.aggregation, r.window_seconds)
-        for rules in (*own.values(), *defaults.values())
-        for r in rules
-        if r.enabled
-    }
-    values = {key: _aggregate(key, now, ids) for key in keys}
+    values = {key: _aggregate(key, now, ids) for key in _aggregate_keys(own, defaults, categories, ids)}
     signals: dict[int, list[Signal]] = defaultdict(list)
     # Components without rules of their own share their category's list: built once per category.
     by_category = {category: rules_for(0, category, {}, defaults) for category in defaults}
@@ -303,6 +297,16 @@ def _rule_signals(now: datetime, categories: dict[int, str], ids: list[int] | No
             if value is not None:
                 signals[pk].append(rule_signal(rule, value))
     return signals
+
+
+def _aggregate_keys(own: dict, defaults: dict, categories: dict[int, str], ids: list[int] | None) -> set[tuple]:
+    """The distinct (metric, aggregation, window) of the enabled rules; for a few components, only of
+    theirs and their categories' (one component touched by an ingest needs two or three aggregates)."""
+    if ids is not None:
+        own = {pk: own[pk] for pk in categories if pk in own}
+        defaults = {c: defaults[c] for c in set(categories.values()) if c in defaults}
+    rules = [r for group in (*own.values(), *defaults.values()) for r in group if r.enabled]
+    return {(r.metric, r.aggregation, r.window_seconds) for r in rules}
 
 
 def _ids_with_data(values: dict) -> set[int]:

@@ -3,15 +3,18 @@ commits, on a real worker, without the beat; a flood of batches queues one evalu
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from estate.inventory.choices import Health
+from estate.inventory.choices import Category, Health
 from estate.inventory.models import Component, Instance
 from estate.telemetry import reevaluation, services
 from estate.telemetry.health import evaluate_estate
@@ -62,7 +65,16 @@ def _within(seconds: float, predicate) -> float:
 
 
 @pytest.fixture
-def worker(tmp_path):
+def fresh_process():
+    """As in a new web process: no evaluation queued by this one (an earlier test's is gone with its Redis)."""
+    reevaluation._queued_until = 0.0
+    yield
+    reevaluation._queued_until = 0.0
+    cache.delete(reevaluation.LOCK_KEY)
+
+
+@pytest.fixture
+def worker(tmp_path, fresh_process):
     """A real worker on the test's Redis db and database, and no beat; ready before the test sends."""
     import redis
 
@@ -151,27 +163,32 @@ def test_a_refused_batch_marks_nothing():
 
 @pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-def test_a_flood_of_batches_queues_one_evaluation():
+def test_a_flood_of_batches_queues_one_evaluation(settings, fresh_process):
     import redis
+
+    settings.TELEMETRY_REEVALUATE_DELAY_SECONDS = 30  # every batch below lands inside one delay, however slow
 
     queue = redis.Redis.from_url(os.environ["REDIS_URL"])
     queue.flushdb()
-    reevaluation._queued_until = 0.0  # as in a fresh web process: an earlier test's queued task is gone
     components = [_component() for _ in range(5)]
     client = _client()
     for n in range(30):
         _send(client, [_error_rate(components[n % 5], 0.01)])
-    assert queue.llen("celery") == 1  # one message (with its countdown) for the thirty batches
+    [message] = queue.lrange("celery", 0, -1)  # one message for the thirty batches, due in 30 s
+    headers = json.loads(message)["headers"]
+    assert headers["task"] == "estate.telemetry.tasks.evaluate_touched" and headers["eta"]
     assert set(PendingEvaluation.objects.values_list("component_id", flat=True)) == {c.pk for c in components}
 
 
 # --- cost ---------------------------------------------------------------------------------
 
 
-def _steady() -> int:
+def _steady(ids: list[int]) -> int:
     """As the estate-wide evaluation: savepoint and release, missing telemetry rows, changed instances,
-    components, instance counts, rules: 7; then one aggregate per distinct (metric, aggregation, window)."""
-    return 7 + MetricRule.objects.values_list("metric", "aggregation", "window_seconds").distinct().count()
+    components, instance counts, rules: 7; then one aggregate per distinct (metric, aggregation, window)
+    of the rules that apply to these components (their own, their category's defaults)."""
+    rules = MetricRule.objects.filter(Q(component__in=ids) | Q(component=None, category=Category.SERVICE), enabled=True)
+    return 7 + rules.values_list("metric", "aggregation", "window_seconds").distinct().count()
 
 
 @pytest.mark.django_db
@@ -184,10 +201,10 @@ def test_evaluating_touched_components_costs_the_same_number_of_queries_for_1_or
     evaluate_estate(component_ids=ids)  # the first run flips them out of unknown
     for component in components[:size]:
         Sample.objects.create(component=component, name="http_error_rate", value=0.9, ts=timezone.now())
-    with django_assert_max_num_queries(_steady() + 4):
+    with django_assert_max_num_queries(_steady(ids) + 4):
         result = evaluate_estate(component_ids=ids)
     assert result.components_changed == size
-    with django_assert_num_queries(_steady()):
+    with django_assert_num_queries(_steady(ids)):
         evaluate_estate(component_ids=ids)
     assert Component.objects.exclude(pk__in=ids).filter(health=Health.UNKNOWN).count() == 3
     assert Instance.objects.exclude(component_id__in=ids).filter(health=Health.UNKNOWN).count() == 3
