@@ -167,3 +167,30 @@ def test_a_second_sync_while_one_runs_is_refused(aws, source):
     assert Component.objects.count() == 0
     running.refresh_from_db()
     assert running.state == RunState.RUNNING
+
+
+def _sync_queries(source) -> int:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        synced(source)
+    return len(queries.captured_queries)
+
+
+def test_the_queries_of_a_sync_grow_with_the_kinds_not_the_objects(aws, source):
+    from estate.inventory.models import Environment
+
+    Environment.objects.create(name="production", slug="production")  # created once, by the first sync
+    aws.group("small", "eu-west-1", 1)
+    aws.function("one", "eu-west-1")
+    aws.table("t1", "eu-west-1")
+    small = _sync_queries(source)
+    Component.objects.all().delete()
+    DiscoveredObject.objects.all().delete()
+    for n in range(3):
+        aws.group(f"big-{n}", "us-east-1", 4)
+        aws.function(f"f-{n}", "us-east-1")
+        aws.table(f"t-{n}", "us-east-1")
+    big = _sync_queries(source)
+    assert Component.objects.count() == 12 and big == small, (small, big)
