@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 
 from estate.core.context import current_user
 from estate.core.errors import ApplicationError
@@ -58,6 +59,15 @@ def scope_of(user) -> UserScope | None:
             scope = UserScope(frozenset(t.pk for t in row.teams.all()), frozenset(s.pk for s in row.systems.all()))
         user._estate_scope = scope
     return user._estate_scope
+
+
+def within(user, components):
+    """The components (a queryset) this person may change: all of them when unlimited, none when empty.
+    For pickers, so a form offers only what its save would accept; the save's guard still decides."""
+    scope = scope_of(user)
+    if scope is None:
+        return components
+    return components.filter(Q(team_id__in=scope.team_ids) | Q(system_id__in=scope.system_ids))
 
 
 def targets_of(obj, m2m: dict | None = None) -> list[Target] | None:

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from estate.access import scope
 from estate.core.forms import StyledFormMixin
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component, Environment, System, Team
@@ -56,7 +57,7 @@ class PatchWindowForm(StyledFormMixin, forms.Form):
     components = ComponentsField(
         queryset=Component.objects.filter(mode=Mode.BASTION).select_related("environment").order_by("name"),
         help_text="Bastions only: an immutable component is rebuilt, not patched.",
-        widget=forms.SelectMultiple(attrs={"size": 8}),
+        widget=forms.SelectMultiple(attrs={"size": 8, "data-searchable": "components"}),
     )
     start = WallClockField(
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
@@ -94,6 +95,14 @@ class PatchWindowForm(StyledFormMixin, forms.Form):
             "runbook": "\n".join(window.runbook),
             "description": window.description,
         }
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        if user is not None:
+            # Offer only what this person may plan. The field still accepts any bastion, so that one sent
+            # from outside the scope meets the save's scope guard, which refuses it with the reason (403).
+            field = self.fields["components"]
+            field.widget.choices = [(c.pk, field.label_from_instance(c)) for c in scope.within(user, field.queryset)]
 
     def clean(self):
         data = super().clean()

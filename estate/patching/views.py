@@ -23,6 +23,8 @@ from estate.access.services import token_used
 from estate.core.errors import ApplicationError
 from estate.core.services import validated_save
 from estate.core.timezones import viewer_zone_name
+from estate.inventory.choices import Mode
+from estate.inventory.models import Component
 from estate.patching import ical, selectors, services
 from estate.patching.api.views import occurrence_by_key, query_filters, query_range
 from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
@@ -236,19 +238,43 @@ def _checks_context(form: PatchWindowForm, window: PatchWindow | None) -> dict:
 def window_check(request, pk: int | None = None):
     """The form's live check (HTMX): conflicts and the next occurrences, before saving."""
     window = get_object_or_404(PatchWindow, pk=pk) if pk else None
-    form = PatchWindowForm(request.POST)
+    form = PatchWindowForm(request.POST, user=request.user)
     return render(request, "patching/window_form.html#checks", _checks_context(form, window))
+
+
+# The recurrence builder's choices (static/js/recurrence.js turns them into the RRULE field).
+RECURRENCE_BUILDER = {
+    "recurrence_modes": [("once", "Once"), ("weekly", "Weekly"), ("monthly", "Monthly"), ("advanced", "RRULE")],
+    "weekdays": [(day[:2].upper(), day) for day in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")],
+}
 
 
 def _new_window_initial(request) -> dict:
     # The viewer's zone (their browser's, from the cookie); without it, UTC here and the browser's
     # zone set by timezone.js on the select marked data-default-zone.
-    return {"time_zone": viewer_zone_name(request) or "UTC", "duration_minutes": 60}
+    initial = {"time_zone": viewer_zone_name(request) or "UTC", "duration_minutes": 60}
+    return {**initial, **_planned_for(request)}
+
+
+def _planned_for(request) -> dict:
+    """ "Plan a window" from a component's page: that component chosen, the title naming it and its engine."""
+    pk = request.GET.get("component", "")
+    component = (
+        scope.within(request.user, Component.objects.filter(mode=Mode.BASTION)).filter(pk=pk).first()
+        if pk.isdigit() and len(pk) <= 18
+        else None
+    )
+    if component is None:
+        return {}
+    engine = " ".join(part for part in (component.get_engine_display() if component.engine else "",
+                                        component.engine_version) if part)  # fmt: skip
+    title = f"Patch {component.name}" + (f" ({engine})" if engine else "")
+    return {"components": [component.pk], "title": title[:200]}
 
 
 def _window_form(request, window: PatchWindow | None):
     initial = PatchWindowForm.initial_from(window) if window else _new_window_initial(request)
-    form = PatchWindowForm(request.POST or None, initial=initial)
+    form = PatchWindowForm(request.POST or None, initial=initial, user=request.user)
     if window is None and not form.is_bound:
         form.fields["time_zone"].widget.attrs["data-default-zone"] = "browser"
     status = 200
@@ -274,7 +300,7 @@ def _window_form(request, window: PatchWindow | None):
         ("Windows", reverse("patch_window_list")),
         (window.title if window else "New window", None),
     ]
-    context = {"form": form, "window": window, "crumbs": crumbs, **_checks_context(form, window)}
+    context = {"form": form, "window": window, "crumbs": crumbs, **RECURRENCE_BUILDER, **_checks_context(form, window)}
     return render(request, "patching/window_form.html", context, status=status)
 
 
