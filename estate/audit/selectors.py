@@ -21,6 +21,7 @@ def object_history(object_type: str, object_id, *, limit: int = 20) -> list[Audi
 
 
 # Fields that name a row well enough for a person, tried in this order before str() (which may query).
+BOOKKEEPING = frozenset({"id", "created_at", "updated_at"})
 NAME_FIELDS = ("name", "title", "username", "external_id", "version", "slug")
 
 
@@ -55,7 +56,8 @@ def _field_order(object_type: str):
     """Rows in the order the model declares its fields (the stored JSON keeps no order of its own)."""
     model = _model_of(object_type)
     order = {f.name: i for i, f in enumerate(model._meta.get_fields())} if model else {}
-    return lambda row: (order.get(row[0], len(order)), row[0])
+    # The row's own bookkeeping says least: after the fields a person set.
+    return lambda row: (row[0] in BOOKKEEPING, order.get(row[0], len(order)), row[0])
 
 
 def _relations(event: AuditEvent) -> dict[str, tuple[type[models.Model], set]]:

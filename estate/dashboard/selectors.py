@@ -17,7 +17,7 @@ from estate.inventory.models import Component
 from estate.inventory.selectors import estate_summary, mode_by_category
 from estate.operations.choices import ACTIVE_STATES, OperationState
 from estate.operations.models import Operation
-from estate.operations.selectors import operation_list
+from estate.operations.selectors import operation_list, requester_label
 from estate.patching.choices import OccurrenceStatus
 from estate.patching.models import Occurrence
 from estate.patching.selectors import active_in, occurrences_between, window_list
@@ -91,7 +91,7 @@ def _operation_line(op: Operation) -> dict:
     return {
         "url": op.get_absolute_url(),
         "label": f"{op.get_kind_display()} #{op.pk} of {op.component.name}",
-        "detail": op.component.environment.name,
+        "detail": f"{op.component.environment.name} · requested by {requester_label(op)}",
         "state": op.state,
         "at": op.finished_at or op.started_at or op.created_at,
         "note": op.error[:140],

@@ -24,6 +24,24 @@
     };
   }
 
+  // Ticks on round local times (every 1, 2, 5, 10, 15, 30 min, 1, 2, 3, 6, 12 h or a day), so
+  // the labels are evenly spaced and read 10:00, 10:15, 10:30 rather than Chart.js's linear
+  // "nice numbers" of milliseconds, which land on uneven minutes.
+  var MINUTE = 60000;
+  var STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 180, 360, 720, 1440].map(function (m) { return m * MINUTE; });
+
+  function timeTicks(scale) {
+    var span = scale.max - scale.min;
+    if (!(span > 0)) return;
+    var step = STEPS.find(function (s) { return span / s <= 6; }) || STEPS[STEPS.length - 1];
+    // Align to the viewer's clock: 10:15 local, whatever the zone's offset from UTC.
+    var offset = -new Date(scale.min).getTimezoneOffset() * MINUTE;
+    var first = Math.ceil((scale.min + offset) / step) * step - offset;
+    var ticks = [];
+    for (var t = first; t <= scale.max; t += step) ticks.push({ value: t });
+    scale.ticks = ticks;
+  }
+
   function timeLabel(ms) {
     var when = new Date(ms);
     return when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
@@ -59,7 +77,7 @@
           animation: false,
           parsing: false,
           scales: {
-            x: { type: "linear", min: s.since, max: s.until, ticks: { maxTicksLimit: 7, callback: timeLabel } },
+            x: { type: "linear", min: s.since, max: s.until, afterBuildTicks: timeTicks, ticks: { callback: timeLabel } },
             y: { beginAtZero: true }
           },
           plugins: {
