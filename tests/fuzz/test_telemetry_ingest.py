@@ -229,6 +229,8 @@ def assert_stored(response, counts: dict[str, int], expected: int | None, *, ide
     growth = {label: after[label] - counts[label] for label in after if after[label] != counts[label]}
     # Samples for buckets that closed a while ago mark them for the rollup: at most one mark each.
     assert growth.pop("telemetry.stalerollup", 0) <= stored["samples"]
+    # The components a stored batch names are marked for a prompt evaluation: at most one mark each.
+    assert growth.pop("telemetry.pendingevaluation", 0) <= len(COMPONENTS)
     wanted = {"telemetry.sample": stored["samples"], "telemetry.event": stored["events"],
               "telemetry.ingestbatch": 1 if idempotent else 0}  # fmt: skip
     assert growth == {label: n for label, n in wanted.items() if n}
