@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.conf import settings
@@ -100,6 +100,9 @@ class PatchWindow(TimeStampedModel):
             check_moment(self.start, "start")  # before any arithmetic on it: year 1 or 9999 overflows
         except ValidationError as exc:
             errors.update(exc.message_dict)
+        if isinstance(self.start, datetime) and self.start.microsecond:
+            # A recurrence counts whole seconds (RFC 5545): "10:00:00.5" would be no occurrence of its own rule.
+            self.start = self.start.replace(microsecond=0)
         if self.start and self.rrule and self.time_zone and not errors:
             self._clean_first_occurrence(errors)
         steps = self.runbook

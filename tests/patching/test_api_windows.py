@@ -78,3 +78,12 @@ def test_warnings_come_back_on_create(now, api, db):
     created = api.post("/api/v1/patch-windows/", _body(database, rrule=""), format="json")
     assert created.status_code == 201
     assert "blast radius doubles" in created.json()["warnings"][0]
+
+
+def test_a_start_with_fractions_of_a_second_is_kept_to_the_second_and_accepted(now, api, db1):
+    """A script sending datetime.now().isoformat() must not meet "the start must itself be an occurrence"."""
+    start = (TOMORROW + timedelta(seconds=30, microseconds=123456)).isoformat()
+    created = api.post("/api/v1/patch-windows/", _body(db1, start=start), format="json")
+    assert created.status_code == 201, created.json()
+    window = PatchWindow.objects.get()
+    assert window.start == TOMORROW + timedelta(seconds=30)
