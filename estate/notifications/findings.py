@@ -50,7 +50,8 @@ def _open_now(kinds) -> dict[Key, int]:
     current: dict[Key, int] = {}
     for kind in kinds:
         for pk, component_id in kind.violators().order_by().values_list("pk", kind.component_lookup):
-            current[(kind.slug, pk)] = component_id
+            if component_id is not None:  # a finding about no component has no owner to tell
+                current[(kind.slug, pk)] = component_id
     return current
 
 
