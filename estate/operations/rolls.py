@@ -207,8 +207,10 @@ class RollSteps(AnalysisSteps):
         self.finish(OperationState.FAILED, error=f"{reason} {done}", message=f"Failed. {done}", level=StepLevel.ERROR)
 
     def progress(self) -> int:
-        """Done of total in the current phase: the roll, or once it failed, its roll-back."""
+        """Done of total in the current phase: the roll, or once it failed, its roll-back (if it has any)."""
         rows = Replacement.objects.filter(operation=self.op, rollback=self.rolling_back())
+        if self.rolling_back() and not rows.exists():
+            rows = Replacement.objects.filter(operation=self.op, rollback=False)
         done = rows.filter(state=ReplacementState.DONE).count()
         total = rows.count()
         Operation.objects.filter(pk=self.op.pk).update(progress_done=done, progress_total=total)
