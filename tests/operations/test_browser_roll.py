@@ -26,15 +26,19 @@ def site(live_server, transactional_db, monkeypatch) -> str:
     return live_server.url.replace("//localhost:", "//127.0.0.1:")
 
 
-def test_roll_a_demo_component_and_watch_it_finish(page: Page, site: str):
-    page.set_default_timeout(15_000)
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
+def _log_in(page: Page, site: str) -> None:
     page.goto(f"{site}/login/")
     page.get_by_label("Username").fill("roller")
     page.get_by_label("Password").fill("pass-word-123")
     page.get_by_role("button", name="Log in").click()
     page.wait_for_url(f"{site}/")
+
+
+def test_roll_a_demo_component_and_watch_it_finish(page: Page, site: str):
+    page.set_default_timeout(15_000)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    _log_in(page, site)
 
     component = Component.objects.get(slug="search-api", environment__slug="staging")
     page.goto(f"{site}{component.get_absolute_url()}")
@@ -58,11 +62,7 @@ def test_roll_a_demo_component_and_watch_it_finish(page: Page, site: str):
 def test_a_roll_with_a_promql_gate_that_fails_shows_the_check_and_rolls_back(page: Page, site: str, settings):
     settings.PROMETHEUS_URL = ""  # the condition cannot be answered: the gate fails when its bake ends
     page.set_default_timeout(15_000)
-    page.goto(f"{site}/login/")
-    page.get_by_label("Username").fill("roller")
-    page.get_by_label("Password").fill("pass-word-123")
-    page.get_by_role("button", name="Log in").click()
-    page.wait_for_url(f"{site}/")
+    _log_in(page, site)
     component = Component.objects.get(slug="search-api", environment__slug="staging")
     page.goto(f"{site}{component.get_absolute_url()}")
     page.get_by_test_id("gates").locator("summary").click()
@@ -76,7 +76,7 @@ def test_a_roll_with_a_promql_gate_that_fails_shows_the_check_and_rolls_back(pag
 
     expect(page.get_by_test_id("operation-state")).to_have_text("Failed")
     check = page.get_by_test_id("analysis-check").filter(has_text="http_errors")
-    expect(check).to_contain_text("sum(rate(http_errors{job=\"search-api\"}[1m]))")
+    expect(check).to_contain_text('sum(rate(http_errors{job="search-api"}[1m]))')
     expect(check).to_contain_text("no data")
     expect(check).to_contain_text("≤ 0.05")
     expect(page.get_by_test_id("analysis")).to_contain_text("failed")
