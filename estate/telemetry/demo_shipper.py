@@ -20,8 +20,8 @@ import logging
 import math
 import random
 import time
-from datetime import UTC, datetime
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
@@ -46,7 +46,7 @@ from estate.telemetry.health import effective_rules, rules_for
 from estate.telemetry.models import IngestToken
 from estate.telemetry.services import ingest_token_create
 
-TOKEN_NAME = "demo-shipper"
+TOKEN_NAME = "demo-shipper"  # noqa: S105 - the token's name, not its secret
 WARMUP_SECONDS = 3  # below the operations' default warm-up, so a roll's analysis sees the new instances
 FLAPPERS = 2
 FLAP_EVERY_SECONDS = 600
@@ -149,7 +149,9 @@ class DemoShipper:
         self.flappers = [ts[0].pk for ts in several[:FLAPPERS]]
         candidates = [ts[-1] for ts in several[FLAPPERS:]] or [t for t in pool if t.pk not in self.flappers]
         self.ssh_target = candidates[0].pk if candidates else None
-        replicas = [t for t in targets if t.category == Category.DATABASE and t.replica and t.environment == "production"]
+        replicas = [
+            t for t in targets if t.category == Category.DATABASE and t.replica and t.environment == "production"
+        ]
         self.drifting = _component_of(replicas[0]) if replicas else None
 
     def is_silent(self, target: Target, now: float) -> bool:

@@ -17,7 +17,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         port = os.environ.get("PORT", "8000")
-        parser.add_argument("--url", default=f"http://127.0.0.1:{port}", help="Estate's address (default: %(default)s).")
+        parser.add_argument("--url", default=f"http://127.0.0.1:{port}", help="Estate's address.")
         parser.add_argument("--interval", type=float, default=5.0, help="Seconds between cycles.")
         parser.add_argument("--token", default=os.environ.get("ESTATE_INGEST_TOKEN", ""),
                             help="An ingest token; default: a fresh estate-wide 'demo-shipper' token.")  # fmt: skip
