@@ -12,6 +12,7 @@ from django.db import connection, transaction
 from django.db.models import Avg, Count, Max, Min, Q
 from django.utils import timezone
 
+from estate.telemetry import partitions
 from estate.telemetry.db import BucketIndex
 from estate.telemetry.models import Event, HealthChange, IngestBatch, Rollup, Sample, StaleRollup
 
@@ -32,8 +33,10 @@ STALE_PER_RUN = 20_000
 @dataclass
 class RetentionResult:
     rollups: int = 0
-    samples_purged: int = 0
+    samples_purged: int = 0  # rows DELETEd; the rows of a dropped partition are not counted
     other_purged: int = 0
+    partitions_created: int = 0
+    partitions_dropped: int = 0
 
 
 def floor_bucket(moment: datetime) -> datetime:
@@ -49,8 +52,12 @@ def late_before(now: datetime) -> datetime:
 def rollup_and_purge(*, now: datetime | None = None) -> RetentionResult:
     now = now or timezone.now()
     result = RetentionResult()
+    result.partitions_created = partitions.ensure_partitions(now=now)
     with transaction.atomic():
         result.rollups = rollup(now=now)
+    result.partitions_dropped = partitions.drop_partitions_before(
+        now - timedelta(days=settings.TELEMETRY_RETENTION_DAYS)
+    )
     result.samples_purged, result.other_purged = purge(now=now)
     return result
 
@@ -139,6 +146,8 @@ def _aggregate(samples) -> list[Rollup]:
 def purge(*, now: datetime) -> tuple[int, int]:
     """Delete raw samples past the retention; rollups, events, changes and idempotency keys past theirs.
 
+    On PostgreSQL the whole days past the retention are gone already (partitions dropped): the
+    samples' DELETE only reaches the day at the edge and the DEFAULT partition.
     Sample, Event, Rollup and IngestBatch have no rows pointing at them, so Django deletes them
     with one DELETE each instead of loading them.
     """

@@ -28,5 +28,6 @@ def evaluate_touched() -> None:
 @shared_task(ignore_result=True)
 def rollup_and_purge() -> None:
     result = retention.rollup_and_purge()
-    log.info("telemetry: %d rollups, %d samples purged, %d other rows purged", result.rollups,
-             result.samples_purged, result.other_purged)  # fmt: skip
+    log.info("telemetry: %d rollups, %d samples purged, %d other rows purged, sample partitions: %d created, "
+             "%d dropped", result.rollups, result.samples_purged, result.other_purged, result.partitions_created,
+             result.partitions_dropped)  # fmt: skip
