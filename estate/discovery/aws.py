@@ -62,21 +62,30 @@ def credentials(source: DiscoverySource) -> dict[str, str]:
 class AwsReader:
     def __init__(self, source: DiscoverySource):
         self.source = source
-        self.credentials = credentials(source)
+        self.session = boto3.session.Session(**credentials(source))
         self.tag_keys = source.tag_keys or {}
-        # boto3 sessions are not thread-safe: one per thread, so regions can be read side by side.
-        self.local = threading.local()
+        self.clients: dict[tuple[str, str], object] = {}
+        # A session is not thread-safe, its clients are: they are made one at a time (and share the
+        # session's loaded service models, the slow part), then used by the region threads at once.
+        self.lock = threading.Lock()
+        self.account_id = ""
 
     def client(self, service: str, region: str):
-        if not hasattr(self.local, "session"):
-            self.local.session = boto3.session.Session(**self.credentials)
-        endpoint = self.source.endpoint_url or None
-        return self.local.session.client(service, region_name=region, endpoint_url=endpoint, config=BOTO_CONFIG)
+        with self.lock:
+            if (service, region) not in self.clients:
+                endpoint = self.source.endpoint_url or None
+                self.clients[service, region] = self.session.client(
+                    service, region_name=region, endpoint_url=endpoint, config=BOTO_CONFIG
+                )
+            return self.clients[service, region]
 
     def read_all(self) -> list[RegionResult]:
         """Every region at once (each waits on the network, not the CPU), in the source's order."""
-        with ThreadPoolExecutor(max_workers=min(8, len(self.source.regions))) as pool:
-            return list(pool.map(self.read, self.source.regions))
+        with ThreadPoolExecutor(max_workers=min(8, len(self.source.regions)) + 1) as pool:
+            account = pool.submit(self.account)
+            results = list(pool.map(self.read, self.source.regions))
+            self.account_id = account.result()
+        return results
 
     def account(self) -> str:
         region = self.source.regions[0]

@@ -78,8 +78,8 @@ def _claim(run: SyncRun) -> bool:
 def _read_and_write(run: SyncRun) -> None:
     source = run.source
     reader = AwsReader(source)
-    account = reader.account()
     results = reader.read_all()
+    account = reader.account_id
     read = [r.region for r in results if not r.error]
     seen = [c for r in results if not r.error for c in r.components]
     with acting_as(source.actor_name, via=VIA, on_behalf_of=run.requested_by_id), transaction.atomic():

@@ -371,20 +371,23 @@ class SyncWriter:
                 records[s.key] = record
 
     def _save_records(self, records: dict) -> None:
+        """New rows in one INSERT; the seen ones touched by one UPDATE (bulk_update's CASE per row is
+        slow at thousands of rows), those whose details changed by one bulk update; the gone by one."""
         new = [r for r in records.values() if r.pk is None]
         for r in new:
             if "#" in r.key:
                 r.region = records[r.key.split("#", 1)[0]].region
         DiscoveredObject.objects.bulk_create(new)
         seen = [r for r in records.values() if r.pk and r.key in self._seen_keys]
-        for r in seen:
-            r.last_seen_at, r.gone_since, r.account = self.now, None, self.account or r.account
-            if r.key in self._seen_details:
-                r.details = self._seen_details[r.key]
-        gone = [r for r in records.values() if r.pk and r.key not in self._seen_keys and r.gone_since == self.now]
-        DiscoveredObject.objects.bulk_update(
-            seen + gone, ["last_seen_at", "gone_since", "account", "details"], batch_size=500
-        )
+        inserted = {id(r) for r in new}
+        touched = DiscoveredObject.objects.filter(pk__in=[r.pk for r in seen if id(r) not in inserted])
+        touched.update(last_seen_at=self.now, gone_since=None, **({"account": self.account} if self.account else {}))
+        changed = [r for r in seen if r.key in self._seen_details and r.details != self._seen_details[r.key]]
+        for r in changed:
+            r.details = self._seen_details[r.key]
+        DiscoveredObject.objects.bulk_update(changed, ["details"], batch_size=500)
+        gone = [r.pk for r in records.values() if r.pk and r.key not in self._seen_keys and r.gone_since == self.now]
+        DiscoveredObject.objects.filter(pk__in=gone).update(gone_since=self.now)
 
 
 class _Slugs:
