@@ -16,8 +16,41 @@ from estate.core.errors import ApplicationError, in_use_message
 
 
 class Pagination(PageNumberPagination):
+    """Page numbers from 1 and page sizes from 1 to max_page_size, as the schema says; anything else is a
+    400 naming the parameter (a page past the last one is a 404), never quietly the default."""
+
     page_size_query_param = "page_size"
     max_page_size = 1000
+    last_page_strings = ()  # the schema says page is an integer
+
+    def get_page_size(self, request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return self.page_size
+        return _whole_number(raw, self.page_size_query_param, self.max_page_size)
+
+    def get_page_number(self, request, paginator=None) -> int:
+        return _whole_number(request.query_params.get(self.page_query_param, "1"), self.page_query_param)
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        parameters = super().get_schema_operation_parameters(view)
+        bounds = {
+            self.page_query_param: {"minimum": 1},
+            self.page_size_query_param: {"minimum": 1, "maximum": self.max_page_size, "default": self.page_size},
+        }
+        for parameter in parameters:
+            parameter["schema"].update(bounds.get(parameter["name"], {}))
+        return parameters
+
+
+def _whole_number(raw: str, name: str, maximum: int | None = None) -> int:
+    digits = raw.lstrip("0") if raw.isascii() and raw.isdigit() else ""
+    # Past 19 digits no page exists (and int() refuses past 4,300): the number stands for "too far".
+    value = (int(digits) if len(digits) <= 19 else 10**19) if digits else 0
+    if value < 1 or (maximum is not None and value > maximum):
+        bound = f"from 1 to {maximum}" if maximum else "from 1"
+        raise exceptions.ValidationError({name: [f"A whole number {bound} is expected, not {raw!r}."]})
+    return value
 
 
 class PayloadTooLarge(exceptions.APIException):

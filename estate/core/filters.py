@@ -1,10 +1,29 @@
 from __future__ import annotations
 
 import django_filters
+from django import forms
+from django_filters.widgets import BaseCSVWidget
+
+
+class CommaOrRepeatedWidget(BaseCSVWidget, forms.Select):
+    """`ordering=name,-mode` as the schema writes it, and `ordering=name&ordering=-mode` as generated
+    clients send a list: both mean the same, instead of the second keeping only its last value."""
+
+    def value_from_datadict(self, data, files, name):
+        values = data.getlist(name) if hasattr(data, "getlist") else []
+        if len(values) > 1:
+            return [part for value in values for part in value.split(",")]
+        return super().value_from_datadict(data, files, name)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):
-    """Sorts as asked, then by primary key, so rows with equal keys never repeat or vanish across pages."""
+    """Sorts as asked, then by primary key, so rows with equal keys never repeat or vanish across pages.
+
+    An unknown field is a 400 naming `ordering`; the schema lists the known ones as its enum."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", CommaOrRepeatedWidget)
+        super().__init__(*args, **kwargs)
 
     def filter(self, qs, value):
         qs = super().filter(qs, value)

@@ -36,6 +36,7 @@ def _takes_many_objects(schema: dict, body: dict) -> bool:
     """A request body that is a list of objects, or an object holding one (the {"items": [...]} form)."""
     node = _resolve(schema, body)
     candidates = [node, *(_resolve(schema, p) for p in node.get("properties", {}).values())]
+    candidates += [_resolve(schema, one) for one in node.get("oneOf", [])]  # one object or a list of them
     for candidate in candidates:
         if candidate.get("type") == "array":
             items = _resolve(schema, candidate.get("items", {}))
@@ -60,10 +61,10 @@ def bulk_operations_in_schema() -> set[tuple[str, str]]:
 
 
 def bulk_operations_in_urlconf() -> set[tuple[str, str]]:
-    """Views whose create (or any action) reads a list body, found in their source."""
+    """Views whose create (or any action) reads a list body, found in their source or by their mixin."""
     found = set()
     for prefix, viewset, _basename in router.registry:
-        if LIST_BODY.search(inspect.getsource(viewset)):
+        if LIST_BODY.search(inspect.getsource(viewset)) or getattr(viewset, "bulk_create", False):
             found.add(("post", f"/api/v1/{prefix}/"))
     return found
 

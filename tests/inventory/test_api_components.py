@@ -540,9 +540,13 @@ def test_pagination(api, env):
 
 def test_page_past_the_end_is_a_json_404(api, env):
     ImmutableComponentFactory(environment=env)
-    for page in ("9", "abc", "0"):
-        response = api.get(f"{URL}?page={page}")
-        assert_error(response, 404)
+    assert_error(api.get(f"{URL}?page=9"), 404)
+
+
+def test_a_page_that_is_not_a_whole_number_from_1_is_a_400_naming_it(api, env):
+    ImmutableComponentFactory(environment=env)
+    for page in ("abc", "0", "-1", "last"):
+        assert_error(api.get(f"{URL}?page={page}"), 400, "page")
 
 
 def test_list_query_count_does_not_grow_with_the_estate(api, env):

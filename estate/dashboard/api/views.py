@@ -20,17 +20,11 @@ class FindingPagination(Pagination):
     def paginate_findings(self, request, filters: dict) -> list:
         self.request = request
         size = self.get_page_size(request)
-        number = self._page_number(request)
+        number = self.get_page_number(request)
         counts = estate_finding_counts(**filters)
         total, page = finding_list(**filters, offset=(number - 1) * size, limit=size, counts=counts)
         self.total, self.number, self.size = total, number, size
         return page
-
-    def _page_number(self, request) -> int:
-        raw = request.query_params.get(self.page_query_param, "1")
-        if not raw.isdigit() or int(raw) < 1:
-            raise ValidationError({"page": ["A page is a whole number from 1."]})
-        return int(raw)
 
     def _link(self, number: int) -> str | None:
         return replace_query_param(self.request.build_absolute_uri(), self.page_query_param, number)
@@ -64,8 +58,6 @@ class FindingViewSet(viewsets.ViewSet):
             OpenApiParameter("severity", enum=Severity.values),
             OpenApiParameter("kind", str),
             OpenApiParameter("component", int),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
         ]
     )
     def list(self, request):

@@ -1,13 +1,7 @@
 from __future__ import annotations
 
-from django.conf import settings
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import status
-from rest_framework.response import Response
-
-from estate.core.api import payload_too_large
 from estate.core.services import assign, validated_save
-from estate.core.viewsets import ServiceModelViewSet
+from estate.core.viewsets import BulkCreateMixin, ServiceModelViewSet
 from estate.inventory import selectors, services
 from estate.inventory.api import serializers
 from estate.inventory.filters import (
@@ -53,7 +47,7 @@ class ClusterViewSet(ServiceModelViewSet):
     serializer_class = serializers.ClusterSerializer
 
 
-class ComponentViewSet(ServiceModelViewSet):
+class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
     """Components. POST a list instead of an object to create many at once: all or nothing."""
 
     serializer_class = serializers.ComponentSerializer
@@ -62,23 +56,8 @@ class ComponentViewSet(ServiceModelViewSet):
     def get_queryset(self):
         return selectors.component_list().prefetch_related("depends_on")
 
-    @extend_schema(
-        request=serializers.ComponentSerializer,
-        responses={
-            201: serializers.ComponentSerializer,
-            413: OpenApiResponse(description="Too many items"),
-        },
-    )
-    def create(self, request, *args, **kwargs):
-        if not isinstance(request.data, list):
-            return super().create(request, *args, **kwargs)
-        if len(request.data) > settings.API_BULK_LIMIT:
-            return payload_too_large(settings.API_BULK_LIMIT)
-        serializer = self.get_serializer(data=request.data, many=True, allow_empty=False)
-        serializer.is_valid(raise_exception=True)
-        created = services.component_bulk_create(items=serializer.validated_data)
-        rows = self.get_queryset().filter(pk__in=[c.pk for c in created])
-        return Response(self.get_serializer(rows, many=True).data, status=status.HTTP_201_CREATED)
+    def perform_bulk_create(self, serializer):
+        return services.component_bulk_create(items=serializer.validated_data)
 
     def perform_create(self, serializer):
         component = services.component_create(data=serializer.validated_data)

@@ -148,7 +148,11 @@ class PatchWindowViewSet(viewsets.ModelViewSet):
 
     @extend_schema(request=serializers.PatchWindowDraftSerializer, responses=serializers.ConflictSerializer(many=True))
     @action(
-        detail=False, methods=["post"], url_path="conflicts-check", permission_classes=[permissions.IsAuthenticated]
+        detail=False,
+        methods=["post"],
+        url_path="conflicts-check",
+        permission_classes=[permissions.IsAuthenticated],
+        pagination_class=None,  # the answer is a plain list, and the schema says so (no page parameters)
     )
     def conflicts_check(self, request):
         """POST a draft window (or a change to one), get back the conflicts it would meet."""
