@@ -23,9 +23,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from opentelemetry._logs import SeverityNumber
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
-from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs import LoggerProvider
 from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
 from opentelemetry.sdk.metrics.export import (
     Gauge,
@@ -226,15 +227,13 @@ class DemoShipper:
         exporter = OTLPLogExporter(endpoint=f"{self.url}/v1/logs", headers=self.headers, timeout=20)
         provider = LoggerProvider(resource=target.resource())
         provider.add_log_record_processor(SimpleLogRecordProcessor(exporter))
-        logger = logging.getLogger(f"estate.demo_shipper.sshd.{target.pk}")
-        logger.propagate = False
-        handler = LoggingHandler(level=logging.INFO, logger_provider=provider)
-        logger.addHandler(handler)
         try:
-            logger.warning(SSH_LINE.format(pid=4000 + target.pk % 1000))
+            provider.get_logger("sshd").emit(
+                timestamp=time.time_ns(), severity_number=SeverityNumber.INFO, severity_text="INFO",
+                body=SSH_LINE.format(pid=4000 + target.pk % 1000),
+            )  # fmt: skip
             provider.force_flush()
         finally:
-            logger.removeHandler(handler)
             provider.shutdown()
         return target.external_id
 

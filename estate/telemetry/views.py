@@ -1,9 +1,16 @@
 from __future__ import annotations
 
-from django.contrib.auth.decorators import login_required
-from django.shortcuts import get_object_or_404, render
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
+from django.views.decorators.http import require_POST
 
+from estate.core.services import validated_delete, validated_save
 from estate.inventory.models import Component
+from estate.telemetry.forms import LogRuleForm
+from estate.telemetry.models import LogRule
 from estate.telemetry.selectors import health_counts, health_panel_context
 
 
@@ -18,3 +25,72 @@ def component_health(request, pk: int):
 def health_tiles(request):
     """The dashboard's health tiles alone, for HTMX to refresh."""
     return render(request, "telemetry/health_tiles.html", {"health_tiles": health_counts()})
+
+
+# --- log rules: viewers read, admins change ----------------------------------------------------
+
+LOG_RULES_CRUMB = ("Log rules", reverse_lazy("log_rule_list"))
+
+
+def _may_change_log_rules(request) -> bool:
+    user = request.user
+    return all(user.has_perm(f"telemetry.{p}_logrule") for p in ("add", "change", "delete"))
+
+
+def _require_change(request) -> None:
+    if not _may_change_log_rules(request):
+        raise PermissionDenied("Changing log rules is part of the admin role.")
+
+
+@login_required
+@permission_required("telemetry.view_logrule", raise_exception=True)
+def log_rule_list(request):
+    form = None
+    if _may_change_log_rules(request):
+        form = LogRuleForm(request.POST or None, initial={"enabled": True})
+    elif request.method == "POST":
+        _require_change(request)
+    if request.method == "POST" and form.is_valid():
+        validated_save(form.instance)
+        messages.success(request, f"Log rule “{form.instance.name}” added.")
+        return redirect("log_rule_list")
+    context = {"rules": LogRule.objects.all(), "form": form, "can_change": form is not None,
+               "crumbs": [("Log rules", None)]}  # fmt: skip
+    return render(request, "telemetry/logrule_list.html", context, status=400 if form and form.errors else 200)
+
+
+@login_required
+@permission_required("telemetry.view_logrule", raise_exception=True)
+def log_rule_edit(request, pk: int):
+    rule = get_object_or_404(LogRule, pk=pk)
+    if request.method == "POST":
+        _require_change(request)
+    form = LogRuleForm(request.POST or None, instance=rule)
+    if request.method == "POST" and form.is_valid():
+        validated_save(form.instance)
+        messages.success(request, f"Log rule “{rule.name}” saved.")
+        return redirect("log_rule_list")
+    context = {"rule": rule, "form": form, "can_change": _may_change_log_rules(request),
+               "crumbs": [LOG_RULES_CRUMB, (rule.name, None)]}  # fmt: skip
+    return render(request, "telemetry/logrule_form.html", context, status=400 if form.errors else 200)
+
+
+@login_required
+@require_POST
+def log_rule_toggle(request, pk: int):
+    _require_change(request)
+    rule = get_object_or_404(LogRule, pk=pk)
+    rule.enabled = not rule.enabled
+    validated_save(rule)
+    messages.success(request, f"Log rule “{rule.name}” {'enabled' if rule.enabled else 'disabled'}.")
+    return redirect("log_rule_list")
+
+
+@login_required
+@require_POST
+def log_rule_delete(request, pk: int):
+    _require_change(request)
+    rule = get_object_or_404(LogRule, pk=pk)
+    validated_delete(rule)
+    messages.success(request, f"Log rule “{rule.name}” deleted.")
+    return redirect("log_rule_list")
