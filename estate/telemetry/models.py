@@ -131,8 +131,9 @@ class MetricRule(models.Model):
 class Sample(models.Model):
     """One metric value. Written by COPY / bulk insert only; never saved one by one.
 
-    On PostgreSQL a BRIN index on ts (migration 0002) keeps time-range scans and the purge of
-    old rows cheap on an append-only table. Deleting a component deletes its samples with one
+    On PostgreSQL a BRIN index on ts (migration 0002) keeps time-range scans cheap on an append-only
+    table, and the table is partitioned by day (migration 0006, partitions.py; primary key (id, ts)),
+    so the retention drops whole days instead of deleting rows. Deleting a component deletes its samples with one
     DELETE (nothing points at a sample, so Django does not load them); the instance is a plain
     id without a constraint, so the history outlives the instance and deleting one touches no sample.
     """
