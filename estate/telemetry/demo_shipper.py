@@ -77,6 +77,7 @@ class Target:
     category: str
     immutable: bool
     replica: bool
+    tainted: bool
     rules: list = field(default_factory=list)
 
     def resource(self) -> Resource:
@@ -107,10 +108,9 @@ class DemoShipper:
         self.started = time.time()
         self.ssh_after_seconds = ssh_after_seconds
         self.metrics = OTLPMetricExporter(endpoint=f"{self.url}/v1/metrics", headers=self.headers, timeout=20)
-        # Fixed at the first cycle: the replacements a policy launches are not in them, so the demo settles.
+        # The cast (see _cast): chosen once, so a policy's replacements never join it and the demo settles.
         self.flappers: list[int] | None = None
-        self.drifting: int | None = None  # a component id
-        self.ssh_target: int | None = None
+        self.drifting: str | None = None  # "environment/slug" of a component
         self.ssh_sent = False
 
     # --- what to report --------------------------------------------------------------------
@@ -133,27 +133,32 @@ class DemoShipper:
                 category=i.component.category,
                 immutable=i.component.mode == Mode.IMMUTABLE,
                 replica=i.component.role == ClusterRole.REPLICA,
+                tainted=i.tainted,
                 rules=rules_for(i.component_id, i.component.category, own, defaults),
             )
             for i in rows
         ]
 
-    def _choose(self, targets: list[Target]) -> None:
-        """The fixed cast: flappers and the ssh target among immutable production instances, a drifting replica."""
-        # Components with several instances, so one silent instance degrades rather than downs them.
-        pool = [t for t in targets if t.immutable and t.environment == "production"]
+    def _pool(self, targets: list[Target]) -> list[list[Target]]:
+        """Untainted instances of immutable production components with several of them (one silent or
+        replaced instance degrades such a component rather than downing it), per component, shuffled."""
         by_component: dict[str, list[Target]] = {}
-        for t in pool:
-            by_component.setdefault(t.service, []).append(t)
-        several = [ts for ts in by_component.values() if len(ts) >= 2]
+        for t in targets:
+            if t.immutable and not t.tainted and t.environment == "production":
+                by_component.setdefault(t.service, []).append(t)
+        several = sorted((ts for ts in by_component.values() if len(ts) >= 2), key=lambda ts: ts[0].service)
         self.rng.shuffle(several)
-        self.flappers = [ts[0].pk for ts in several[:FLAPPERS]]
-        candidates = [ts[-1] for ts in several[FLAPPERS:]] or [t for t in pool if t.pk not in self.flappers]
-        self.ssh_target = candidates[0].pk if candidates else None
-        replicas = [
-            t for t in targets if t.category == Category.DATABASE and t.replica and t.environment == "production"
-        ]
-        self.drifting = _component_of(replicas[0]) if replicas else None
+        return several
+
+    def _cast(self, targets: list[Target], now: float) -> None:
+        """Chosen once each, and late enough that the policies' first replacements (tainted and
+        too-old instances at start) are done, so the chosen ones live; a replacement is never chosen."""
+        if self.drifting is None:
+            replicas = [t for t in targets if t.category == Category.DATABASE and t.replica
+                        and t.environment == "production"]  # fmt: skip
+            self.drifting = _component_of(replicas[0]) if replicas else ""
+        if self.flappers is None and now - self.started >= FLAP_FIRST_AFTER_SECONDS:
+            self.flappers = [ts[0].pk for ts in self._pool(targets)[:FLAPPERS]]
 
     def is_silent(self, target: Target, now: float) -> bool:
         if target.pk not in (self.flappers or []):
@@ -186,8 +191,7 @@ class DemoShipper:
     def cycle(self, now: float | None = None) -> CycleReport:
         now = time.time() if now is None else now
         targets = self.targets(now)
-        if self.flappers is None:
-            self._choose(targets)
+        self._cast(targets, now)
         report = CycleReport()
         resources = []
         for target in targets:
@@ -220,8 +224,9 @@ class DemoShipper:
         )
 
     def _ssh_once(self, targets: list[Target]) -> str:
-        target = next((t for t in targets if t.pk == self.ssh_target), None)
-        self.ssh_sent = True  # once: a terminated or vanished target is not retried on another instance
+        self.ssh_sent = True  # once, even when the export fails: one taint, never a series
+        pool = [ts[-1] for ts in self._pool(targets) if not set(self.flappers or ()) & {t.pk for t in ts}]
+        target = pool[0] if pool else None
         if target is None:
             return ""
         exporter = OTLPLogExporter(endpoint=f"{self.url}/v1/logs", headers=self.headers, timeout=20)

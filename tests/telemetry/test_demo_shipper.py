@@ -70,7 +70,7 @@ def test_the_cast_is_fixed_new_instances_wait_and_terminated_ones_stop(site):
     assert Event.objects.filter(kind="ssh_session").count() == 1 and Event.objects.get(kind="ssh_session") == ssh_event
 
     # A roll's new instance reports once warmed up; a terminated one stops.
-    gone = _live().exclude(pk__in=shipper.flappers).first()
+    gone = _live().first()
     Instance.objects.filter(pk=gone.pk).update(state=InstanceState.TERMINATED)
     now = time.time() + 1  # after the cycles above, to the sample
     new = Instance.objects.create(
@@ -83,14 +83,20 @@ def test_the_cast_is_fixed_new_instances_wait_and_terminated_ones_stop(site):
     assert Sample.objects.filter(instance=new).exists()
     assert not Sample.objects.filter(instance=gone, ts__gte=datetime.fromtimestamp(now - 0.5, tz=UTC)).exists()
 
-    # The flappers: fixed, silent in turn (not together), never the new instance. (Started earlier
-    # rather than sent from the future: intake refuses samples minutes ahead.)
-    assert len(shipper.flappers) == demo_shipper.FLAPPERS and new.pk not in shipper.flappers
+    # The flappers: chosen once, two minutes in (after the policies' first replacements), untainted,
+    # silent in turn rather than together. (Started earlier rather than sent from the future: intake
+    # refuses samples minutes ahead.)
+    assert shipper.flappers is None
     shipper.started = time.time() - demo_shipper.FLAP_FIRST_AFTER_SECONDS - 1
-    flapper = Instance.objects.get(pk=shipper.flappers[0])
-    assert shipper.cycle().silent == [flapper.external_id]
+    silent = shipper.cycle().silent
+    assert len(shipper.flappers) == demo_shipper.FLAPPERS
+    flapper, other = Instance.objects.get(pk=shipper.flappers[0]), Instance.objects.get(pk=shipper.flappers[1])
+    assert silent == [flapper.external_id] and not flapper.tainted and not other.tainted
+    chosen = list(shipper.flappers)
     shipper.started -= demo_shipper.FLAP_SILENT_SECONDS
-    assert flapper.external_id not in shipper.cycle().silent
+    assert shipper.cycle().silent == [] and shipper.flappers == chosen
+    shipper.started -= demo_shipper.FLAP_EVERY_SECONDS / 2 - demo_shipper.FLAP_SILENT_SECONDS
+    assert shipper.cycle().silent == [other.external_id]
 
 
 def test_one_production_replica_drifts_over_warn_and_back(site):
