@@ -474,13 +474,12 @@ OPERATIONS_ERROR_RATE_METRIC = env_str("OPERATIONS_ERROR_RATE_METRIC", "http_err
 OPERATIONS_DEFAULT_MAX_DEPENDENT_ERROR_RATE = float(env_str("OPERATIONS_DEFAULT_MAX_DEPENDENT_ERROR_RATE", "0.05"))
 # The sandbox provider's simulated failure rate (0 to 1) for builds and launches; 0 is off.
 OPERATIONS_SANDBOX_FAILURE_RATE = float(env_str("OPERATIONS_SANDBOX_FAILURE_RATE", "0"))
-# webhook provider: where the CI/CD sends its signed callbacks, and how hard Estate tries to reach it.
+# webhook provider: where the CI/CD sends its signed callbacks, and how long one delivery may take (the
+# outbox retries a CI/CD that is down: OUTBOX_*).
 OPERATIONS_WEBHOOK_CALLBACK_URL = env_str(
     "OPERATIONS_WEBHOOK_CALLBACK_URL", "http://127.0.0.1:8000/operations/callback/"
 )
 OPERATIONS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_TIMEOUT_SECONDS", "10"))
-OPERATIONS_WEBHOOK_RETRIES = env_int("OPERATIONS_WEBHOOK_RETRIES", 3)
-OPERATIONS_WEBHOOK_BACKOFF_SECONDS = float(env_str("OPERATIONS_WEBHOOK_BACKOFF_SECONDS", "1"))
 OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
 # Outbound calls to typed-in addresses (estate.core.outbound): loopback, link-local, metadata,
 # multicast and reserved addresses are refused unless listed here (comma-separated networks,
