@@ -215,5 +215,5 @@ def _components_down() -> AttentionList:
             }
             for c in rows
         ],
-        reverse("component_list") + "?health=down",
+        reverse("component_list") + "?health=down&ordering=name",  # the card's order, continued
     )
