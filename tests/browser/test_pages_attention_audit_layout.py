@@ -196,7 +196,7 @@ def test_about_card_chart_labels_and_the_inventory_on_a_phone(user_page: Page, s
                   box: document.querySelector('[data-testid=component-table]').parentElement.clientWidth})"""
     )
     assert widths["doc"] <= widths["view"] and widths["table"] <= widths["box"], widths
-    _shot(page, "06-inventory-phone", full_page=False)
+    _shot(page, "06-inventory-phone")
 
 
 def test_audit_trail_is_one_line_per_event_with_names(user_page: Page, site: str):
