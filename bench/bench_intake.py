@@ -127,11 +127,13 @@ def peak_memory(batch: list[tuple], slugs: dict[int, str]) -> float:
 
     from estate.telemetry.ingest import ingest
     from estate.telemetry.intake import otlp
+    from estate.telemetry.intake.mapping import OTLP_DEFAULTS, mapping_for
 
     body = otlp_body(batch, slugs)
     truncate()
     tracemalloc.start()
-    translation = otlp.translate_metrics(otlp.decode(body, otlp.PROTOBUF, ExportMetricsServiceRequest()))
+    request = otlp.decode(body, otlp.PROTOBUF, ExportMetricsServiceRequest())
+    translation = otlp.translate_metrics(request, mapping_for(None, OTLP_DEFAULTS))
     ingest(translation.items, partial=True)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()

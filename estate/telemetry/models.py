@@ -251,6 +251,26 @@ class HealthChange(models.Model):
         return f"{self.from_state} → {self.to_state}"
 
 
+MAPPED = ("component", "environment", "instance")
+ATTRIBUTE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:/-]{0,99}$")
+
+
+def mapping_refusal(mapping) -> str:
+    """Why an ingest token's mapping is refused ("" when it is fine): a few attribute or label names per key."""
+    if not isinstance(mapping, dict):
+        return 'The mapping is an object such as {"component": ["app"]}.'
+    unknown = sorted(str(key)[:40] for key in mapping if key not in MAPPED)
+    if unknown:
+        return f"Unknown key(s) {', '.join(unknown)}; a mapping names {', '.join(MAPPED)}."
+    for key, names in mapping.items():
+        if not isinstance(names, list) or not 1 <= len(names) <= 5:
+            return f"{key}: give a list of 1 to 5 attribute or label names, first found wins."
+        bad = [str(n)[:40] for n in names if not isinstance(n, str) or not ATTRIBUTE_NAME.match(n)]
+        if bad:
+            return f"{key}: {bad[0]!r} is not an attribute or label name (letters, digits and _ . : / -; 100 at most)."
+    return ""
+
+
 class IngestToken(models.Model):
     """A credential that may write telemetry and nothing else. Only its SHA-256 is stored.
 
@@ -268,6 +288,13 @@ class IngestToken(models.Model):
     )
     systems = models.ManyToManyField(
         System, blank=True, related_name="+", help_text="It may write about these systems' components."
+    )
+    mapping = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Which OTLP resource attributes or Prometheus labels name the component, environment and "
+        'instance of what this token sends, e.g. {"component": ["app"], "instance": ["host.name"]}; '
+        "a key left out keeps the default.",
     )
     prefix = models.CharField(max_length=12, editable=False, help_text="The first characters, to recognise it.")
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
@@ -295,6 +322,10 @@ class IngestToken(models.Model):
             raise ValidationError(
                 {"whole_estate": "Give the teams or systems the token may write about, or the whole estate."}
             )
+
+    def clean(self) -> None:
+        if message := mapping_refusal(self.mapping):
+            raise ValidationError({"mapping": message})
 
     def set_new_secret(self) -> str:
         """Give the token a fresh secret and return it: the only time anyone sees it."""

@@ -36,14 +36,14 @@ def ensure_default_rules() -> int:
 
 
 def ingest_token_create(
-    *, name: str, whole_estate: bool = False, teams=(), systems=(), created_by=None
+    *, name: str, whole_estate: bool = False, teams=(), systems=(), created_by=None, mapping=None
 ) -> tuple[IngestToken, str]:
     """Make an ingest token with an explicit scope and return it with its secret (shown once).
 
     The scope is never implied: the whole estate, or the teams' and systems' components.
     """
     IngestToken.check_scope(whole_estate=whole_estate, teams=list(teams), systems=list(systems))
-    token = IngestToken(name=name, whole_estate=whole_estate, created_by=created_by)
+    token = IngestToken(name=name, whole_estate=whole_estate, created_by=created_by, mapping=mapping or {})
     raw = token.set_new_secret()
     with transaction.atomic():
         validated_save(token, m2m={"teams": list(teams), "systems": list(systems)})

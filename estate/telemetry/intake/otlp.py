@@ -21,12 +21,11 @@ from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
 from estate.telemetry.choices import ItemType
 from estate.telemetry.intake.body import IntakeError
 from estate.telemetry.intake.logs import LogMatcher
+from estate.telemetry.intake.mapping import Mapping
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 CONTENT_TYPES = (PROTOBUF, JSON)
-INSTANCE_ATTRIBUTES = ("service.instance.id", "host.id", "k8s.pod.name")
-ENVIRONMENT_ATTRIBUTES = ("deployment.environment.name", "deployment.environment")
 NO_RECORDED_VALUE = 1  # DataPointFlags.FLAG_NO_RECORDED_VALUE
 INVALID_ARGUMENT = 3  # google.rpc.Code
 
@@ -121,15 +120,9 @@ def _text(value) -> str:
     return json_format.MessageToJson(value, indent=None)  # arrays, maps, bytes: their JSON
 
 
-def resource_refs(resource) -> tuple[str | None, str | None]:
+def resource_refs(resource, mapping: Mapping) -> tuple[str | None, str | None]:
     """(component "environment/slug", instance external id) from a resource's attributes."""
-    attributes = _attributes(resource.attributes)
-    service = attributes.get("service.name", "")
-    environment = next((attributes[k] for k in ENVIRONMENT_ATTRIBUTES if attributes.get(k)), "")
-    environment = environment or settings.TELEMETRY_DEFAULT_ENVIRONMENT
-    component = f"{environment}/{service}" if service and environment else None
-    instance = next((attributes[k] for k in INSTANCE_ATTRIBUTES if attributes.get(k)), None)
-    return component, instance
+    return mapping.refs(_attributes(resource.attributes))
 
 
 def _timestamp(*nanos: int) -> float | None:
@@ -144,10 +137,10 @@ def _heartbeat(translation: Translation, component, instance) -> None:
 # --- metrics --------------------------------------------------------------------------------
 
 
-def translate_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest) -> Translation:
+def translate_metrics(request: metrics_service_pb2.ExportMetricsServiceRequest, mapping: Mapping) -> Translation:
     translation = Translation()
     for resource_metrics in request.resource_metrics:
-        component, instance = resource_refs(resource_metrics.resource)
+        component, instance = resource_refs(resource_metrics.resource, mapping)
         _heartbeat(translation, component, instance)
         for scope_metrics in resource_metrics.scope_metrics:
             for metric in scope_metrics.metrics:
@@ -236,11 +229,13 @@ def _next_point(translation: Translation) -> int:
 # --- logs -----------------------------------------------------------------------------------
 
 
-def translate_logs(request: logs_service_pb2.ExportLogsServiceRequest, matcher: LogMatcher) -> Translation:
+def translate_logs(
+    request: logs_service_pb2.ExportLogsServiceRequest, matcher: LogMatcher, mapping: Mapping
+) -> Translation:
     """Only the records a rule matches become events; the others are read and left (not rejected)."""
     translation = Translation()
     for resource_logs in request.resource_logs:
-        component, instance = resource_refs(resource_logs.resource)
+        component, instance = resource_refs(resource_logs.resource, mapping)
         _heartbeat(translation, component, instance)
         for scope_logs in resource_logs.scope_logs:
             for record in scope_logs.log_records:

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import math
 
-from django.conf import settings
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from estate.telemetry.choices import ItemType
 from estate.telemetry.intake.body import IntakeError
+from estate.telemetry.intake.mapping import Mapping
 
 F = descriptor_pb2.FieldDescriptorProto
 MESSAGES = {
@@ -55,15 +55,7 @@ def decode(body: bytes):
     return request
 
 
-def series_refs(labels: dict[str, str]) -> tuple[str | None, str | None]:
-    """(component "environment/slug", instance external id) from a series' labels."""
-    slug = labels.get(settings.TELEMETRY_PROMETHEUS_COMPONENT_LABEL, "")
-    environment = labels.get(settings.TELEMETRY_PROMETHEUS_ENVIRONMENT_LABEL) or settings.TELEMETRY_DEFAULT_ENVIRONMENT
-    component = f"{environment}/{slug}" if slug and environment else None
-    return component, labels.get(settings.TELEMETRY_PROMETHEUS_INSTANCE_LABEL) or None
-
-
-def translate(request) -> tuple[list[dict], list[int | None], int]:
+def translate(request, mapping: Mapping) -> tuple[list[dict], list[int | None], int]:
     """Ingest items (each sample; a heartbeat too for `up` == 1), the sample each came from (None for
     a heartbeat: a partial success counts samples), and how many staleness markers were skipped."""
     items: list[dict] = []
@@ -71,7 +63,7 @@ def translate(request) -> tuple[list[dict], list[int | None], int]:
     stale = 0
     for series in request.timeseries:
         labels = {label.name: label.value for label in series.labels}
-        component, instance = series_refs(labels)
+        component, instance = mapping.refs(labels)
         base = {"component": component, "instance": instance}
         name = labels.get("__name__")
         for sample in series.samples:

@@ -22,6 +22,7 @@ from estate.telemetry.auth import CanIngestTelemetry, IngestTokenAuthentication,
 from estate.telemetry.intake import otlp, remote_write
 from estate.telemetry.intake.body import IntakeError, content_type, read_body
 from estate.telemetry.intake.logs import LogMatcher
+from estate.telemetry.intake.mapping import OTLP_DEFAULTS, mapping_for, prometheus_defaults
 from estate.telemetry.intake.store import REPLAYED, store_items, store_once
 
 JSON = "application/json"
@@ -79,7 +80,8 @@ class OtlpView(IntakeView):
 
     def answer(self, request, media: str, body: bytes) -> HttpResponse:
         def store() -> dict:
-            translation = self.translate(otlp.decode(body, media, self.request_message()))
+            mapping = mapping_for(request.auth, OTLP_DEFAULTS)
+            translation = self.translate(otlp.decode(body, media, self.request_message()), mapping)
             return store_items(request, translation.items, translation.origins, self.noun)
 
         outcome, replayed = store_once(request, self.dialect, body, store)
@@ -134,8 +136,8 @@ class OtlpMetricsView(OtlpView):
     def request_message(self):
         return metrics_service_pb2.ExportMetricsServiceRequest()
 
-    def translate(self, message) -> otlp.Translation:
-        return otlp.translate_metrics(message)
+    def translate(self, message, mapping) -> otlp.Translation:
+        return otlp.translate_metrics(message, mapping)
 
     def response_message(self, rejected: int, message: str):
         return otlp.metrics_response(rejected, message)
@@ -153,8 +155,8 @@ class OtlpLogsView(OtlpView):
     def request_message(self):
         return logs_service_pb2.ExportLogsServiceRequest()
 
-    def translate(self, message) -> otlp.Translation:
-        return otlp.translate_logs(message, LogMatcher())
+    def translate(self, message, mapping) -> otlp.Translation:
+        return otlp.translate_logs(message, LogMatcher(), mapping)
 
     def response_message(self, rejected: int, message: str):
         return otlp.logs_response(rejected, message)
@@ -172,7 +174,8 @@ class PrometheusWriteView(IntakeView):
 
     def answer(self, request, media: str, body: bytes) -> HttpResponse:
         def store() -> dict:
-            items, origins, stale = remote_write.translate(remote_write.decode(body))
+            mapping = mapping_for(request.auth, prometheus_defaults())
+            items, origins, stale = remote_write.translate(remote_write.decode(body), mapping)
             return {**store_items(request, items, origins, "remote_write"), "stale_markers": stale}
 
         outcome, replayed = store_once(request, "remote-write", body, store)
