@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from estate.access import roles
+from estate.discovery.demo import load_demo_discovery
 from estate.inventory.demo import load_demo_estate
 from estate.inventory.models import Team
 from estate.operations.demo import load_demo_operations
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         load_demo_patching()
         load_demo_telemetry()
         load_demo_operations()
+        count += load_demo_discovery()
         _demo_user(settings.DEMO_USERNAME, is_staff=True, is_superuser=True)
         # One person per role, to see what each may do; the operator only looks after one team.
         roles.grant(_demo_user("demo-viewer"), roles.VIEWER)
