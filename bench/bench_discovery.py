@@ -29,11 +29,13 @@ import django  # noqa: E402
 
 django.setup()
 
+from botocore.config import Config  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from estate.discovery import aws as aws_adapter  # noqa: E402
 from estate.discovery import services  # noqa: E402
 from estate.discovery.aws import AwsReader  # noqa: E402
 from estate.discovery.models import DiscoverySource  # noqa: E402
@@ -41,6 +43,8 @@ from estate.inventory.models import Cluster, Component, Instance  # noqa: E402
 from tests.discovery.conftest import Aws  # noqa: E402
 
 REGIONS = ["eu-west-1", "us-east-1"]
+# moto answers describe_instances for 1,000 instances far slower than AWS does: wait for it.
+aws_adapter.BOTO_CONFIG = aws_adapter.BOTO_CONFIG.merge(Config(read_timeout=600))
 
 
 def seed(aws: Aws, args) -> None:
