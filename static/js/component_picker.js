@@ -5,7 +5,7 @@
     search.type = "search";
     search.className = "form-control form-control-sm mb-1";
     search.placeholder = "Search " + select.getAttribute("data-searchable") + "…";
-    search.setAttribute("aria-label", search.placeholder);
+    search.setAttribute("aria-label", "Narrow the list by name");
     search.setAttribute("data-testid", "picker-search");
     select.parentNode.insertBefore(search, select);
     search.addEventListener("input", function () {
