@@ -142,7 +142,7 @@ work (1-minute load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} a
 PostgreSQL {pg}, code {code}. Command:
 
 ```
-DATABASE_URL=... .venv/bin/python bench/bench_retention.py {shlex.join(argv)}
+DATABASE_URL=... .venv/bin/python {shlex.join(["bench/bench_retention.py", *argv])}
 ```
 
 {rows:,} samples of one UTC day ({figures["day"]}, past the retention), 100 components x 5 metrics, loaded by
@@ -159,8 +159,9 @@ in the same run:
 | **DROP of the day's partition, as the retention does now** | **{figures["drop_s"]:.3f}** |
 
 DELETE / DROP = **{figures["ratio"]:,.0f}x** ({figures["delete_s"]:.2f} s against {figures["drop_s"]:.3f} s), before
-counting the VACUUM the DELETE calls for. The DROP's time does not grow with the rows: it removes files and
-catalog rows; the DELETE writes every row's deletion to the WAL and leaves them all for VACUUM.
+counting the VACUUM the DELETE calls for. The DROP unlinks the partition's files and removes its catalog rows,
+with no WAL per row and no dead rows; the DELETE writes every row's deletion to the WAL and leaves them all
+for VACUUM.
 """
 
 
