@@ -290,6 +290,10 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "component_edit": (ADMIN, ADMIN),
     "component_delete": (None, ADMIN),
     "freeze_list": (READ, ADMIN),
+    "log_rule_list": (READ, ADMIN),
+    "log_rule_edit": (READ, ADMIN),
+    "log_rule_toggle": (None, ADMIN),
+    "log_rule_delete": (None, ADMIN),
     "patch_window_create": (OPERATE_NEW, OPERATE_NEW),
     "patch_window_edit": (OPERATE, OPERATE),
     "patch_window_pause": (None, OPERATE),
@@ -332,7 +336,7 @@ def _page_url(route: str, world: World) -> str:
         return url.replace("<str:key>", world.feed_key)
     url = url.replace("<str:action>", "skip").replace("<str:key>", str(ids["occurrences"]))
     resource = {"components": "components", "windows": "patch-windows", "operations": "operations",
-                "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox"}  # fmt: skip
+                "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox", "log-rules": "log-rules"}  # fmt: skip
     if "<int:pk>" in url:
         segment = next(s for s in reversed(url.split("<int:pk>")[0].strip("/").split("/")) if s in resource)
         url = url.replace("<int:pk>", str(ids[resource[segment]]))
