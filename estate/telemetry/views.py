@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_POST
 
+from estate.access import scope
 from estate.core.services import validated_delete, validated_save
 from estate.inventory.models import Component
 from estate.telemetry.forms import LogRuleForm
@@ -37,20 +38,24 @@ def _may_change_log_rules(request) -> bool:
     return all(user.has_perm(f"telemetry.{p}_logrule") for p in ("add", "change", "delete"))
 
 
-def _require_change(request) -> None:
+def _require_change(request, rule: LogRule | None = None) -> None:
+    """The role, then the scope (a log rule is estate-wide: a person limited to some teams may not change one),
+    asked before the form is read, so a refused person learns why and not what the form lacks."""
     if not _may_change_log_rules(request):
         raise PermissionDenied("Changing log rules is part of the admin role.")
+    scope.require(request.user, rule or LogRule())
 
 
 @login_required
 @permission_required("telemetry.view_logrule", raise_exception=True)
 def log_rule_list(request):
+    posted = request.method == "POST"
+    if posted:
+        _require_change(request)
     form = None
     if _may_change_log_rules(request):
-        form = LogRuleForm(request.POST or None, initial={"enabled": True})
-    elif request.method == "POST":
-        _require_change(request)
-    if request.method == "POST" and form.is_valid():
+        form = LogRuleForm(request.POST if posted else None, initial={"enabled": True})
+    if posted and form.is_valid():
         validated_save(form.instance)
         messages.success(request, f"Log rule “{form.instance.name}” added.")
         return redirect("log_rule_list")
@@ -64,8 +69,8 @@ def log_rule_list(request):
 def log_rule_edit(request, pk: int):
     rule = get_object_or_404(LogRule, pk=pk)
     if request.method == "POST":
-        _require_change(request)
-    form = LogRuleForm(request.POST or None, instance=rule)
+        _require_change(request, rule)
+    form = LogRuleForm(request.POST if request.method == "POST" else None, instance=rule)
     if request.method == "POST" and form.is_valid():
         validated_save(form.instance)
         messages.success(request, f"Log rule “{rule.name}” saved.")
@@ -78,8 +83,8 @@ def log_rule_edit(request, pk: int):
 @login_required
 @require_POST
 def log_rule_toggle(request, pk: int):
-    _require_change(request)
     rule = get_object_or_404(LogRule, pk=pk)
+    _require_change(request, rule)
     rule.enabled = not rule.enabled
     validated_save(rule)
     messages.success(request, f"Log rule “{rule.name}” {'enabled' if rule.enabled else 'disabled'}.")
@@ -89,8 +94,8 @@ def log_rule_toggle(request, pk: int):
 @login_required
 @require_POST
 def log_rule_delete(request, pk: int):
-    _require_change(request)
     rule = get_object_or_404(LogRule, pk=pk)
+    _require_change(request, rule)
     validated_delete(rule)
     messages.success(request, f"Log rule “{rule.name}” deleted.")
     return redirect("log_rule_list")

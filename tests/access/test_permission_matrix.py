@@ -24,6 +24,7 @@ from rest_framework.test import APIClient
 from estate.access import roles
 from estate.access.models import AccessScope, AccessScopeTeam, ApiToken
 from estate.audit.models import AuditEvent
+from estate.discovery.models import DiscoverySource, SyncRun
 from estate.inventory.models import System, Team
 from estate.notifications.models import NotificationRoute
 from estate.operations import services as operation_services
@@ -186,6 +187,7 @@ def world(settings) -> World:
             name="team-b", team=team_b, channel="email", emails="b@example.com", events=["operation_failed"]
         ).pk,
         "outbox": _failed_message().pk,
+        **_discovery(),
     }  # fmt: skip
     ids["audit"] = AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first()
     window_body = {"title": "Matrix", "components": [other_database.pk], "start": _future(30), "duration": "01:00:00",
@@ -208,6 +210,12 @@ def world(settings) -> World:
     return World(ids=ids, bodies=bodies, clients=clients, feed_key=feed_key)
 
 
+def _discovery() -> dict[str, int]:
+    """A source and one run of it (nothing is read from AWS: a sync asked for is only queued)."""
+    source = DiscoverySource.objects.create(name="matrix-aws", kind="aws", regions=["eu-west-1"])
+    return {"discovery/sources": source.pk, "discovery/runs": SyncRun.objects.create(source=source).pk}
+
+
 def _failed_message() -> OutboxMessage:
     """A side effect that gave up, so a retry has something to do."""
     message = outbox_services.outbox_send(kind="notify.email", payload={"subject": "s", "text": "t", "to": []})
@@ -228,8 +236,12 @@ def _bearer(secret: str) -> APIClient:
     return client
 
 
+NESTED = ("discovery",)  # resources one level down: /api/v1/discovery/sources/{id}/
+
+
 def _path(template: str, ids: dict) -> str:
-    resource = template.removeprefix("/api/v1/").split("/")[0]
+    parts = template.removeprefix("/api/v1/").split("/")
+    resource = "/".join(parts[:2]) if parts[0] in NESTED else parts[0]
     if "{id}" not in template:
         return template
     assert resource in ids, f"{template}: add an object of this resource to the matrix's world"
@@ -302,6 +314,7 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "patch_window_check_existing": (None, SELF),
     "occurrence_action": (None, OPERATE),
     "operation_create": (None, OPERATE),
+    "component_scale": (None, ADMIN),  # sets desired_instances: a change to the component (admin)
     "operation_cancel": (None, OPERATE),
     "operation_resume": (None, OPERATE),
     "outbox_retry": (None, OPERATE),
