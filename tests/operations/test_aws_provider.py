@@ -29,7 +29,8 @@ def aws(monkeypatch):
     with mock_aws():
         ec2 = boto3.client("ec2", region_name=REGION)
         autoscaling = boto3.client("autoscaling", region_name=REGION)
-        ami = ec2.describe_images(Owners=["amazon"])["Images"][0]["ImageId"]
+        # An image of our own: moto's public AMI list may be switched off (MOTO_EC2_LOAD_DEFAULT_AMIS).
+        ami = ec2.register_image(Name="web-base", Architecture="x86_64", RootDeviceName="/dev/sda1")["ImageId"]
         subnet = ec2.describe_subnets()["Subnets"][0]["SubnetId"]
         template = ec2.create_launch_template(
             LaunchTemplateName="web", LaunchTemplateData={"ImageId": ami, "InstanceType": "t3.micro"}
