@@ -4,6 +4,8 @@ import django_filters
 from django import forms
 from django_filters.widgets import BaseCSVWidget
 
+from estate.core.fields import BIGINT_MAX
+
 
 class CommaOrRepeatedWidget(BaseCSVWidget, forms.Select):
     """`ordering=name,-mode` as the schema writes it, and `ordering=name&ordering=-mode` as generated
@@ -14,6 +16,18 @@ class CommaOrRepeatedWidget(BaseCSVWidget, forms.Select):
         if len(values) > 1:
             return [part for value in values for part in value.split(",")]
         return super().value_from_datadict(data, files, name)
+
+
+class IdFilter(django_filters.NumberFilter):
+    """An id to filter by: a whole number a 64-bit key can hold (1.5 or -3e147 is a 400 naming the
+    parameter, never a 500 from a database that cannot take the number); an unknown id matches nothing."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):

@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from estate.core.filters import StableOrderingFilter
+from estate.core.filters import IdFilter, StableOrderingFilter
 from estate.inventory.choices import Category, Engine, Health, InstanceState, Mode, Provider
 from estate.inventory.models import (
     Component,
@@ -109,7 +109,7 @@ class ComponentFilterSet(django_filters.FilterSet):
 
 
 class InstanceFilterSet(django_filters.FilterSet):
-    component = django_filters.NumberFilter(field_name="component_id")
+    component = IdFilter(field_name="component_id")
     environment = _slug_choice(Environment, "Environment", field_name="component__environment")
     state = django_filters.ChoiceFilter(choices=InstanceState.choices)
     tainted = BooleanFilter()
@@ -122,7 +122,7 @@ class InstanceFilterSet(django_filters.FilterSet):
 
 
 class ImageFilterSet(django_filters.FilterSet):
-    component = django_filters.NumberFilter(field_name="component_id")
+    component = IdFilter(field_name="component_id")
     ordering = StableOrderingFilter(fields=("built_at", "version"))
 
     class Meta:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import django_filters
 from django import forms
 
+from estate.core.filters import IdFilter
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.models import Operation
 
@@ -10,7 +11,7 @@ from estate.operations.models import Operation
 class OperationFilterSet(django_filters.FilterSet):
     state = django_filters.MultipleChoiceFilter(choices=OperationState.choices, widget=forms.CheckboxSelectMultiple)
     kind = django_filters.ChoiceFilter(choices=OperationKind.choices)
-    component = django_filters.NumberFilter(field_name="component_id")
+    component = IdFilter(field_name="component_id")
     policy = django_filters.CharFilter()
 
     class Meta:

@@ -167,3 +167,10 @@ def test_the_schema_says_an_operation_may_have_no_requester(api):
     """Operations a policy or the system started have `requested_by: null`; the schema said a string."""
     schema = api.get("/api/schema/?format=json").json()
     assert schema["components"]["schemas"]["Operation"]["properties"]["requested_by"]["nullable"] is True
+
+
+@pytest.mark.parametrize("value", ["-3.290835126084349e+147", "1.5", "0", str(2**63)])
+def test_a_component_filter_no_id_can_be_is_a_400_naming_it(api, value):
+    """Found by schemathesis on SQLite: a huge number reached the database and was a 500."""
+    response = api.get(URL, {"component": value})
+    assert response.status_code == 400 and "component" in response.json()["errors"]

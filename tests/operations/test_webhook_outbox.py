@@ -27,7 +27,10 @@ from tests.core.test_outbound import FakeDNS, Listener
 from tests.operations.conftest import deliver_webhook_requests, run_to_end
 from tests.operations.test_webhook_provider import SECRET, FakeCI, start, webhook_component
 
-pytestmark = pytest.mark.django_db(transaction=True)
+# The CI/CD's callbacks reach the live server on its own thread while the engine writes on the test's:
+# SQLite's in-memory shared-cache test database locks whole tables and does not wait ("database table is
+# locked"), unlike the WAL file with a busy timeout that `make run` uses. These run on PostgreSQL.
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)

@@ -118,6 +118,12 @@ def webhook_component(ci: FakeCI, instances: int = 2):
     return component
 
 
+# The CI/CD's callbacks reach the live server on its own thread while the engine writes on the test's:
+# SQLite's in-memory shared-cache test database locks whole tables and does not wait ("database table is
+# locked"), unlike the WAL file with a busy timeout that `make run` uses. These run on PostgreSQL.
+pytestmark = pytest.mark.postgres
+
+
 def start(component, kind=OperationKind.ROLL_COMPONENT, **params):
     return services.operation_start(component=component, kind=kind, params=params)
 
