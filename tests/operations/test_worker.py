@@ -211,7 +211,9 @@ def test_cancel_then_a_worker_restart_leaves_no_new_instance_pending(workers):
     component = make_component(instances=2)
     first = workers("w1")
     op = services.operation_start(component=component, kind=OperationKind.ROLL_COMPONENT, params=WAITS_LONG)
-    wait_for(lambda: launched(op.pk))
+    # The batch launches its two new instances one after the other: kill the worker once both are up
+    # (killed between the two, only one would be pending, and CI once caught it there).
+    wait_for(lambda: pending_instances(component) == 2)
     stop(first, signal.SIGKILL)
     services.operation_cancel(operation=op)
     assert pending_instances(component) == 2
