@@ -147,6 +147,11 @@ class DiscoveredObject(models.Model):
     first_seen_at = models.DateTimeField(auto_now_add=True)
     last_seen_at = models.DateTimeField()
     gone_since = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A detached row is left alone by its source: the component is hand-managed again.
+    detached_at = models.DateTimeField(null=True, blank=True)
+    detached_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta:
         ordering = ["source_id", "key"]
