@@ -80,3 +80,9 @@ TABLER_HEX = {
     "azure": "#4299e1",
     "dark": "#1d273b",
 }
+
+
+class DeadlineSource(models.TextChoices):
+    RDS = "rds", "RDS pending maintenance"
+    ELASTICACHE = "elasticache", "ElastiCache service update"
+    END_OF_LIFE = "eol", "Engine end of life"

@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from estate.core.models import TimeStampedModel
 from estate.inventory.models import Component, Environment, System
-from estate.patching.choices import ChangeKind, FreezeScope, ImpactKind, OccurrenceStatus
+from estate.patching.choices import ChangeKind, DeadlineSource, FreezeScope, ImpactKind, OccurrenceStatus
 from estate.patching.recurrence import check_moment, is_first_occurrence, validate_rrule
 
 MIN_DURATION = timedelta(minutes=5)
@@ -288,3 +288,66 @@ class WindowDeletion(models.Model):
 
     def __str__(self) -> str:
         return f"window {self.window_id} deleted"
+
+
+class EngineEndOfLife(models.Model):
+    """One row of the shipped end-of-life table (estate/patching/data/eol.yaml), loaded by `manage.py eol load`.
+
+    `version` is what a component's engine version starts with: "12" matches 12.5 and 12.22, "7.0" matches
+    7.0.15. `engine` is an inventory engine (MariaDB is recorded as MySQL by discovery, its versions differ).
+    """
+
+    engine = models.CharField(max_length=20)
+    version = models.CharField(max_length=20)
+    name = models.CharField(max_length=40, help_text="As the vendor names it: MariaDB, PostgreSQL.")
+    end_of_life = models.DateField()
+    source_url = models.URLField(max_length=300)
+
+    class Meta:
+        ordering = ["engine", "version"]
+        constraints = [models.UniqueConstraint(fields=["engine", "version"], name="eol_unique_engine_version")]
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.version}: {self.end_of_life:%Y-%m-%d}"
+
+
+class Deadline(TimeStampedModel):
+    """A date by which a bastion must be patched, set by someone else: the vendor or the engine's end of life.
+
+    Vendor rows are replaced set-wise by each discovery sync, end-of-life rows by `deadlines_refresh()`.
+    The proposal (the first free slot before `due`) is stored so that pages read it without searching.
+    """
+
+    component = models.ForeignKey(Component, on_delete=models.CASCADE, related_name="deadlines")
+    source = models.CharField(max_length=20, choices=DeadlineSource.choices)
+    action = models.CharField(max_length=200, help_text="system-update, db-upgrade, a service update's name.")
+    description = models.CharField(max_length=500, blank=True)
+    auto_applied_after = models.DateTimeField(null=True, blank=True)
+    forced_apply_date = models.DateTimeField(null=True, blank=True)
+    opt_in_status = models.CharField(max_length=60, blank=True)
+    first_seen = models.DateTimeField()
+    due = models.DateTimeField(help_text="The earliest date the change happens without us (or support ends).")
+    proposed_start = models.DateTimeField(null=True, blank=True)
+    proposed_end = models.DateTimeField(null=True, blank=True)
+    proposal_note = models.CharField(max_length=300, blank=True, help_text="Why there is no proposal.")
+    window = models.ForeignKey(
+        PatchWindow, null=True, blank=True, on_delete=models.SET_NULL, related_name="deadlines",
+        help_text="The window made from the accepted proposal.",
+    )  # fmt: skip
+
+    class Meta:
+        ordering = ["due", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["component", "source", "action"], name="deadline_unique_action"),
+            models.CheckConstraint(
+                condition=Q(proposed_end__gt=F("proposed_start")) | Q(proposed_start__isnull=True),
+                name="deadline_proposal_ends_after_start",
+            ),
+        ]
+        indexes = [models.Index(fields=["due"])]
+
+    def __str__(self) -> str:
+        return f"{self.action} on {self.component.name}"
+
+    def get_absolute_url(self) -> str:
+        return self.component.get_absolute_url() + "#deadlines"
