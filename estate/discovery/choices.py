@@ -12,7 +12,7 @@ class RunState(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
-    PARTIAL = "partial", "Partial (some regions failed)"
+    PARTIAL = "partial", "Partial (some regions or namespaces failed)"
     FAILED = "failed", "Failed"
     REFUSED = "refused", "Refused (another run was running)"
 
@@ -30,4 +30,8 @@ class ObjectKind(models.TextChoices):
     RDS = "rds", "RDS instance"
     ELASTICACHE = "elasticache", "ElastiCache replication group"
     DYNAMODB = "dynamodb", "DynamoDB table"
+    DEPLOYMENT = "deployment", "Kubernetes Deployment"
+    STATEFULSET = "statefulset", "Kubernetes StatefulSet"
+    DAEMONSET = "daemonset", "Kubernetes DaemonSet"
+    CRONJOB = "cronjob", "Kubernetes CronJob"
     INSTANCE = "instance", "Instance"

@@ -18,6 +18,10 @@ ENV_NAME = re.compile(r"^ESTATE_[A-Z0-9_]{1,100}$")
 REGION = re.compile(r"^[a-z]{2}(-[a-z0-9]+){1,4}$")
 TAG_TARGETS = ("team", "system", "environment")
 CREDENTIAL_FIELDS = ("access_key_id_env", "secret_access_key_env", "session_token_env")
+KUBERNETES_ENV_FIELDS = ("token_env", "ca_bundle_env")
+KUBERNETES_FIELDS = ("namespaces", *KUBERNETES_ENV_FIELDS, "insecure")
+NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")  # a DNS-1123 label, as Kubernetes requires
+MAX_NAMESPACES = 100
 
 
 class DiscoverySource(TimeStampedModel):
@@ -31,6 +35,18 @@ class DiscoverySource(TimeStampedModel):
     access_key_id_env = models.CharField(max_length=120, blank=True, help_text="Name of an ESTATE_* variable.")
     secret_access_key_env = models.CharField(max_length=120, blank=True, help_text="Name of an ESTATE_* variable.")
     session_token_env = models.CharField(max_length=120, blank=True, help_text="Name of an ESTATE_* variable.")
+    namespaces = models.JSONField(
+        default=list, blank=True, help_text='Kubernetes namespaces to read, e.g. ["shop", "data"]; none: all of them.'
+    )
+    token_env = models.CharField(
+        max_length=120, blank=True, help_text="Kubernetes: name of an ESTATE_* variable holding the bearer token."
+    )
+    ca_bundle_env = models.CharField(
+        max_length=120, blank=True, help_text="Kubernetes: name of an ESTATE_* variable holding the CA bundle's path."
+    )
+    insecure = models.BooleanField(
+        default=False, help_text="Kubernetes: do not verify the API server's TLS certificate (a lab cluster only)."
+    )
     tag_keys = models.JSONField(
         default=dict, blank=True, help_text='Which tag names the team, system and environment: {"team": "owner"}.'
     )
@@ -53,16 +69,45 @@ class DiscoverySource(TimeStampedModel):
 
     def clean(self) -> None:
         errors: dict[str, list[str]] = {}
-        for name in CREDENTIAL_FIELDS:
+        for name in CREDENTIAL_FIELDS + KUBERNETES_ENV_FIELDS:
             value = getattr(self, name)
             if value and not ENV_NAME.match(value):
                 errors[name] = [f"“{value}” is not allowed: name an environment variable ESTATE_<NAME> (A-Z, 0-9, _)."]
-        self._clean_regions(errors)
-        self._clean_tag_keys(errors)
         if self.kind == SourceKind.KUBERNETES:
-            errors.setdefault("kind", []).append("Kubernetes discovery is not available yet; only aws is.")
+            self._clean_kubernetes(errors)
+        else:
+            self._clean_regions(errors)
+            self._refuse_set(errors, KUBERNETES_FIELDS, "Only a kubernetes source has this; leave it empty.")
+        self._clean_tag_keys(errors)
         if errors:
             raise ValidationError(errors)
+
+    def _refuse_set(self, errors: dict, names, reason: str) -> None:
+        for name in names:
+            if getattr(self, name) and name not in errors:
+                errors[name] = [reason]
+
+    def _clean_kubernetes(self, errors: dict) -> None:
+        if not self.endpoint_url and "endpoint_url" not in errors:
+            errors["endpoint_url"] = ["The API server's URL, e.g. https://k8s.example.com:6443."]
+        if not self.token_env and "token_env" not in errors:
+            errors["token_env"] = ["Name the ESTATE_* variable that holds the bearer token."]
+        if self.insecure and self.ca_bundle_env:
+            errors["insecure"] = ["Either verify the certificate with a CA bundle or do not verify it, not both."]
+        self._refuse_set(errors, ("regions",), "A kubernetes source reads namespaces, not regions; leave it empty.")
+        self._refuse_set(errors, CREDENTIAL_FIELDS, "Only an aws source has this; a kubernetes source uses token_env.")
+        self._clean_namespaces(errors)
+
+    def _clean_namespaces(self, errors: dict) -> None:
+        names = self.namespaces
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            errors["namespaces"] = ['A list of namespace names, e.g. ["shop", "data"]; an empty list reads all.']
+        elif len(names) > MAX_NAMESPACES:
+            errors["namespaces"] = [f"At most {MAX_NAMESPACES} namespaces; an empty list reads all of them."]
+        elif bad := [n for n in names if not NAMESPACE.match(n)]:
+            errors["namespaces"] = [f"Not a namespace name (lower-case letters, digits, -): {', '.join(bad)[:200]}."]
+        elif len(set(names)) != len(names):
+            errors["namespaces"] = ["A namespace is listed twice."]
 
     def _clean_regions(self, errors: dict) -> None:
         regions = self.regions
