@@ -1,0 +1,340 @@
+"""API lists at the speed of the database (issue 16): objects/s over HTTP against `.values()` + orjson.
+
+For each list endpoint, at page sizes 50 and 1,000, and at two table sizes (the same database grown in
+place, --small then --large rows in every listed table):
+
+- objects/s over HTTP: gunicorn with one worker, DEBUG off, an API token, requests in a row from one client;
+- the baseline: in this process, `.values()` of the same number of rows of the same table, with the
+  serializer's model columns, turned into bytes by orjson (what the database and the encoder cost alone);
+- their ratio (target: at least 0.5), and the SQL statements one request issues (counted in process
+  through django.test's client; target: the same at both sizes).
+
+Then the export (`?format=ndjson`) of every row of the instances and audit lists: rows/s, the time to the
+first byte, and the web process's RSS sampled during the export (target: flat, the peak at most
+--rss-slack MB above the RSS before it).
+
+PostgreSQL only. From the project root:
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/estate_bench_api .venv/bin/python bench/bench_api.py
+
+The database is created if missing, migrated and WIPED. Prints a Markdown section for bench/RESULTS.md;
+exits 1 when a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "estate.settings")
+os.environ.setdefault("DEBUG", "true")
+
+from bench_telemetry import free_port, setup_django  # noqa: E402
+
+MIN_RATIO = 0.5
+PAGE_SIZES = (50, 1000)
+# (URL, model label, how the list orders its rows)
+ENDPOINTS = [
+    ("/api/v1/components/", "inventory.Component"),
+    ("/api/v1/instances/", "inventory.Instance"),
+    ("/api/v1/images/", "inventory.Image"),
+    ("/api/v1/operations/", "operations.Operation"),
+    ("/api/v1/patch-windows/", "patching.PatchWindow"),
+    ("/api/v1/health-changes/", "telemetry.HealthChange"),
+    ("/api/v1/audit/", "audit.AuditEvent"),
+    ("/api/v1/findings/", None),
+]
+EXPORTS = ["/api/v1/instances/", "/api/v1/audit/"]
+
+
+def wipe() -> None:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE telemetry_healthchange, operations_operation, patching_patchwindow, inventory_instance, "
+            "inventory_image, inventory_component, inventory_environment, access_apitoken RESTART IDENTITY CASCADE"
+        )
+        # The audit trail refuses DELETE (a trigger), not TRUNCATE: the bench database is the bench's own.
+        cursor.execute("TRUNCATE audit_auditevent RESTART IDENTITY")
+
+
+def grow(total: int) -> None:
+    """Grow every listed table to `total` rows (bulk, no audit: the rows are the load, not the subject)."""
+    from django.db import connection
+    from django.utils import timezone
+
+    from estate.audit.models import AuditEvent
+    from estate.inventory.models import Component, Environment, Image, Instance
+    from estate.operations.models import Operation
+    from estate.patching.models import PatchWindow
+    from estate.telemetry.models import HealthChange
+
+    env, _ = Environment.objects.get_or_create(slug="production", defaults={"name": "Production"})
+    start = Component.objects.count()
+    now = timezone.now()
+    new = range(start, total)
+    components = Component.objects.bulk_create(
+        [Component(name=f"svc-{n:06d}", slug=f"svc-{n:06d}", environment=env, category="service",
+                   mode="immutable", provider="sandbox") for n in new],
+        batch_size=5000,
+    )  # fmt: skip
+    Instance.objects.bulk_create(
+        [Instance(component=c, external_id=f"i-{c.pk:08x}", address="10.0.0.1", zone="eu-west-1a",
+                  last_seen_at=now) for c in components],
+        batch_size=5000,
+    )  # fmt: skip
+    Image.objects.bulk_create(
+        [Image(component=c, version="1.0.0", reference=f"ami-{c.pk:08x}") for c in components], batch_size=5000
+    )
+    Operation.objects.bulk_create(
+        [Operation(component=c, kind="rebuild", state="succeeded", reason="bench", progress_done=1,
+                   progress_total=1, started_at=now, finished_at=now) for c in components],
+        batch_size=5000,
+    )  # fmt: skip
+    PatchWindow.objects.bulk_create(
+        [PatchWindow(title=f"window {n}", start=now + timedelta(days=n), duration=timedelta(hours=1),
+                     series_end=now + timedelta(days=n, hours=1)) for n in new],
+        batch_size=5000,
+    )  # fmt: skip
+    HealthChange.objects.bulk_create(
+        [HealthChange(component=c, at=now, from_state="unknown", to_state="healthy", reason="bench")
+         for c in components],
+        batch_size=5000,
+    )  # fmt: skip
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(actor="bench", via="session", action="create", object_type="inventory.component",
+                    object_id=str(c.pk), object_repr=c.name, changes={"name": c.name}) for c in components],
+        batch_size=5000,
+    )  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE")
+
+
+def admin_token() -> str:
+    from django.contrib.auth import get_user_model
+    from django.utils import timezone
+
+    from estate.access.models import ApiToken
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-admin", defaults={"is_superuser": True,
+                                                                                        "is_staff": True})  # fmt: skip
+    token = ApiToken(user=user, name="bench", scope="read", expires_at=timezone.now() + timedelta(days=1))
+    secret = token.issue()
+    token.save()
+    return secret
+
+
+def start_gunicorn() -> tuple[subprocess.Popen, str]:
+    import requests
+
+    port = free_port()
+    # No throttle: the bench is the only client, and its rate is what is measured.
+    env = {**os.environ, "DEBUG": "false", "ALLOWED_HOSTS": "127.0.0.1", "SECURE_SSL_REDIRECT": "false",
+           "LOG_LEVEL": "WARNING", "API_THROTTLE_RATE_USER": "", "DB_CONN_MAX_AGE": "600"}  # fmt: skip
+    process = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "gunicorn"), "estate.wsgi", "-b", f"127.0.0.1:{port}", "-w", "1",
+         "--timeout", "600", "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(200):
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).ok:
+                return process, url
+        except requests.RequestException:
+            time.sleep(0.1)
+    process.terminate()
+    raise SystemExit("gunicorn did not start")
+
+
+def http_rate(session, url: str, size: int, runs: int) -> tuple[float, int]:
+    """Objects per second over `runs` requests of one page (after one warm-up), and the page's length."""
+    full = f"{url}?page_size={size}"
+    rows = len(_get(session, full)["results"])
+    started = time.perf_counter()
+    for _ in range(runs):
+        _get(session, full)
+    return rows * runs / (time.perf_counter() - started), rows
+
+
+def _get(session, url: str) -> dict:
+    response = session.get(url, timeout=600)
+    if response.status_code != 200:
+        raise SystemExit(f"GET {url}: {response.status_code} {response.text[:300]}")
+    return response.json()
+
+
+def baseline_rate(label: str | None, rows: int, runs: int) -> float:
+    """`.values()` of `rows` rows with the list's model columns, encoded by orjson, in this process."""
+    import orjson
+    from django.apps import apps
+
+    if label is None or rows == 0:
+        return float("nan")
+    model = apps.get_model(label)
+    columns = [f.attname for f in model._meta.concrete_fields]
+    query = model.objects.values(*columns)
+    orjson.dumps(list(query[:rows]), default=str)
+    started = time.perf_counter()
+    for _ in range(runs):
+        orjson.dumps(list(query[:rows]), default=str)
+    return rows * runs / (time.perf_counter() - started)
+
+
+def query_count(path: str, size: int) -> int:
+    from django.conf import settings
+    from django.contrib.auth import get_user_model
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    client = Client()
+    client.force_login(get_user_model().objects.get(username="bench-admin"))
+    client.get(f"{path}?page_size={size}")  # sessions, caches: counted once warm
+    with CaptureQueriesContext(connection) as queries:
+        response = client.get(f"{path}?page_size={size}")
+    assert response.status_code == 200, (path, response.status_code)
+    return len(queries)
+
+
+def measure_lists(url: str, token: str, runs: int) -> dict:
+    import requests
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    figures = {}
+    for path, label in ENDPOINTS:
+        for size in PAGE_SIZES:
+            n = max(2, runs * 50 // size) if size < 1000 else runs
+            http, rows = http_rate(session, url + path, size, n)
+            base = baseline_rate(label, rows, n)
+            figures[(path, size)] = {"http": http, "base": base, "rows": rows, "queries": query_count(path, size)}
+            print(f"  {path} page_size={size}: {rows} rows, {http:,.0f}/s over HTTP, {base:,.0f}/s values()+orjson",
+                  flush=True)  # fmt: skip
+    return figures
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def worker_pid(master: int) -> int:
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    return int(children[0])
+
+
+def measure_export(url: str, token: str, path: str, pid: int) -> dict:
+    """Stream every row as NDJSON; RSS of the worker sampled every 50 ms while it streams."""
+    import requests
+
+    samples: list[float] = []
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            samples.append(rss_mb(pid))
+            time.sleep(0.05)
+
+    before = rss_mb(pid)
+    sampler = threading.Thread(target=sample)
+    started = time.perf_counter()
+    sampler.start()
+    first = None
+    rows = 0
+    with requests.get(f"{url}{path}?format=ndjson", headers={"Authorization": f"Bearer {token}"}, stream=True,
+                      timeout=600) as response:  # fmt: skip
+        if response.status_code != 200:
+            done.set()
+            raise SystemExit(f"export {path}: {response.status_code} {response.text[:300]}")
+        for line in response.iter_lines(chunk_size=65536):
+            if first is None:
+                first = time.perf_counter() - started
+            rows += bool(line)
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    return {"rows": rows, "seconds": seconds, "first": first or seconds, "before": before, "peak": max(samples),
+            "after": rss_mb(pid)}  # fmt: skip
+
+
+def report(args, small: dict, large: dict, exports: dict) -> bool:
+    from django.db import connection
+
+    ok = True
+    print(f"\n## API lists and exports (issue 16)\n\nDate: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+          f"{connection.vendor} {connection.pg_version if connection.vendor == 'postgresql' else ''}; "
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}. Command: `DATABASE_URL=... .venv/bin/python "
+          f"bench/bench_api.py --small {args.small} --large {args.large} --runs {args.runs}`\n")  # fmt: skip
+    print("| endpoint | page | rows | queries | HTTP obj/s | values()+orjson obj/s | ratio | target |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
+    for (path, size), big in large.items():
+        few = small[(path, size)]
+        for rows_in_table, f in ((args.small, few), (args.large, big)):
+            ratio = f["http"] / f["base"] if f["base"] == f["base"] else float("nan")
+            met = (ratio != ratio or ratio >= MIN_RATIO) and big["queries"] <= few["queries"]
+            ok &= met
+            print(f"| `{path}` @{rows_in_table:,} | {size} | {f['rows']} | {f['queries']} | {f['http']:,.0f} | "
+                  f"{f['base']:,.0f} | {ratio:.2f} | {'yes' if met else 'NO'} |")  # fmt: skip
+    if exports:
+        print(
+            "\n| export (?format=ndjson) | rows | seconds | rows/s | first byte s | RSS before MB | peak MB | target |"
+        )
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
+        for path, e in exports.items():
+            met = e["peak"] - e["before"] <= args.rss_slack and e["first"] < e["seconds"] / 2
+            ok &= met
+            print(f"| `{path}` | {e['rows']:,} | {e['seconds']:.1f} | {e['rows'] / e['seconds']:,.0f} | "
+                  f"{e['first']:.3f} | {e['before']:.0f} | {e['peak']:.0f} | {'yes' if met else 'NO'} |")  # fmt: skip
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--small", type=int, default=100, help="rows per table for the first measurement")
+    parser.add_argument("--large", type=int, default=100_000, help="rows per table for the second")
+    parser.add_argument("--runs", type=int, default=5, help="timed requests of 1,000 rows (more of 50)")
+    parser.add_argument("--export-rows", type=int, default=0, help="grow to this many rows before the export")
+    parser.add_argument("--no-export", action="store_true", help="measure the lists only")
+    parser.add_argument("--rss-slack", type=float, default=30.0, help="MB the export may add to the RSS")
+    args = parser.parse_args()
+    setup_django()
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        raise SystemExit("bench_api needs PostgreSQL (DATABASE_URL=postgres://...)")
+    wipe()
+    token = admin_token()
+    process, url = start_gunicorn()
+    try:
+        figures = []
+        for total in (args.small, args.large):
+            print(f"growing every table to {total:,} rows", flush=True)
+            grow(total)
+            figures.append(measure_lists(url, token, args.runs))
+        if args.export_rows > args.large:
+            print(f"growing every table to {args.export_rows:,} rows", flush=True)
+            grow(args.export_rows)
+        pid = worker_pid(process.pid)
+        exports = {} if args.no_export else {path: measure_export(url, token, path, pid) for path in EXPORTS}
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return 0 if report(args, figures[0], figures[1], exports) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
