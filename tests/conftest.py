@@ -53,6 +53,33 @@ def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_FLAGS}
 
 
+@pytest.fixture
+def site(live_server) -> str:
+    """The live server's address by IP: CHROMIUM_FLAGS resolve no host name but 127.0.0.1 and localhost."""
+    return live_server.url.replace("//localhost:", "//127.0.0.1:")
+
+
+@pytest.fixture
+def user_page(page):
+    """The page, failing the test on any script error, console error, failed request or response >= 400."""
+    problems: list[str] = []
+    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
+    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
+    # A navigation cancels requests still in flight (net::ERR_ABORTED): that is the browser, not a fault.
+    page.on(
+        "requestfailed",
+        lambda request: (
+            "ERR_ABORTED" not in (request.failure or "") and problems.append(f"failed: {request.url} {request.failure}")
+        ),
+    )
+    page.on(
+        "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
+    )
+    page.set_default_timeout(15_000)
+    yield page
+    assert problems == []
+
+
 def _user_with(username: str, *codenames: str, **extra):
     user = UserFactory(username=username, **extra)
     if codenames:

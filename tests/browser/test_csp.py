@@ -41,11 +41,6 @@ def demo_estate(transactional_db):
 
 
 @pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
 def csp_page(page: Page):
     violations: list[str] = []
     page.add_init_script(REPORT_VIOLATIONS)

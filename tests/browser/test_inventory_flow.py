@@ -32,33 +32,6 @@ def demo_estate(transactional_db):
     call_command("load_demo", stdout=io.StringIO())
 
 
-@pytest.fixture
-def site(live_server) -> str:
-    """The live server's address by IP: conftest's --host-resolver-rules resolve only 127.0.0.1."""
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
-def user_page(page: Page):
-    """The page, failing the test on any script error or asset that does not load."""
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-    # A navigation cancels requests still in flight (net::ERR_ABORTED): that is the browser, not a fault.
-    page.on(
-        "requestfailed",
-        lambda request: (
-            "ERR_ABORTED" not in (request.failure or "") and problems.append(f"failed: {request.url} {request.failure}")
-        ),
-    )
-    page.on(
-        "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
-    )
-    page.set_default_timeout(10_000)
-    yield page
-    assert problems == []
-
-
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)

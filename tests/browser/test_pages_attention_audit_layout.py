@@ -45,20 +45,6 @@ def site(live_server, transactional_db) -> str:
     return live_server.url.replace("//localhost:", "//127.0.0.1:")
 
 
-@pytest.fixture
-def user_page(page: Page):
-    """The page, failing the test on any script error or asset that does not load."""
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-    page.on(
-        "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
-    )
-    page.set_default_timeout(15_000)
-    yield page
-    assert problems == []
-
-
 def _log_in(page: Page, site: str) -> None:
     page.goto(f"{site}/login/")
     page.get_by_label("Username").fill(settings.DEMO_USERNAME)

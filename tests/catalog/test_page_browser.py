@@ -22,11 +22,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 CSP = re.compile(r"Content.Security.Policy|Refused to (apply|execute|load)", re.I)
 
 
-@pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
 def test_admin_pastes_plans_and_applies_a_catalog(page: Page, site: str, transactional_db):
     admin = UserFactory(username="catalog-admin", is_superuser=True, is_staff=True)
     admin.set_password(settings.DEMO_PASSWORD)

@@ -31,24 +31,6 @@ def demo_estate(transactional_db):
     get_user_model().objects.create_superuser(settings.DEMO_USERNAME, password=settings.DEMO_PASSWORD)
 
 
-@pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
-def user_page(page: Page):
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-    page.on(
-        "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
-    )
-    page.set_default_timeout(10_000)
-    yield page
-    assert problems == []
-
-
 def _shot(page: Page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=SCREENSHOTS / f"patching-{name}.png", full_page=True)

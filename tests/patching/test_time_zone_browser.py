@@ -21,11 +21,6 @@ START = datetime(2027, 7, 6, 6, 0, tzinfo=UTC)  # 02:00 in New York (EDT)
 
 
 @pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
 def new_york_page(browser: Browser):
     context = browser.new_context(timezone_id=ZONE, locale="en-US", viewport={"width": 1280, "height": 900})
     page = context.new_page()

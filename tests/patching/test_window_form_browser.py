@@ -21,11 +21,6 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 
 @pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
 def planner(transactional_db):
     """An operator limited to the payments team: the picker offers only its databases."""
     payments, other = TeamFactory(name="Payments", slug="payments"), TeamFactory(name="Search", slug="search")

@@ -31,19 +31,6 @@ def site(live_server, transactional_db) -> str:
     return live_server.url.replace("//localhost:", "//127.0.0.1:")
 
 
-@pytest.fixture
-def user_page(page: Page):
-    problems: list[str] = []
-    page.on("pageerror", lambda error: problems.append(f"script error: {error}"))
-    page.on("console", lambda msg: msg.type == "error" and problems.append(f"console: {msg.text}"))
-    page.on(
-        "response", lambda response: response.status >= 400 and problems.append(f"{response.status}: {response.url}")
-    )
-    page.set_default_timeout(10_000)
-    yield page
-    assert problems == []
-
-
 def test_health_tiles_filtered_inventory_and_component_panel(user_page: Page, site: str):
     page = user_page
     page.goto(f"{site}/login/")

@@ -35,11 +35,6 @@ NODE_EXPORTER = shutil.which("prometheus-node-exporter")
 
 
 @pytest.fixture
-def site(live_server) -> str:
-    return live_server.url.replace("//localhost:", "//127.0.0.1:")
-
-
-@pytest.fixture
 def token():
     return IngestTokenFactory()
 
