@@ -7,6 +7,10 @@ from datetime import datetime
 
 from estate.discovery.choices import ObjectKind
 
+# The region of a result that read the whole source at once (a cluster's every namespace): what is
+# missing from it is gone wherever it was, not only in the regions the result happens to name.
+EVERYWHERE = "*"
+
 
 @dataclass
 class SeenImage:

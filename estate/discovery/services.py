@@ -15,13 +15,15 @@ from estate.audit.context import acting_as
 from estate.core.errors import ApplicationError
 from estate.core.services import validated_delete
 from estate.discovery.aws import AwsReader
-from estate.discovery.choices import RunState
+from estate.discovery.choices import RunState, SourceKind
+from estate.discovery.kubernetes import KubernetesReader
 from estate.discovery.models import DiscoveredObject, DiscoverySource, SyncRun
 from estate.discovery.sync import SyncWriter
 
 log = logging.getLogger(__name__)
 VIA = "discovery"
 ACTIVE = (RunState.QUEUED, RunState.RUNNING)
+READERS = {SourceKind.AWS: AwsReader, SourceKind.KUBERNETES: KubernetesReader}
 
 
 def sync_request(*, source: DiscoverySource, user=None) -> SyncRun:
@@ -77,7 +79,7 @@ def _claim(run: SyncRun) -> bool:
 
 def _read_and_write(run: SyncRun) -> None:
     source = run.source
-    reader = AwsReader(source)
+    reader = READERS[source.kind](source)
     results = reader.read_all()
     account = reader.account_id
     read = [r.region for r in results if not r.error]

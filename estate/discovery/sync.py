@@ -22,7 +22,7 @@ from estate.core.cache import estate_changed
 from estate.core.services import field_values, guard_write, validated_save
 from estate.discovery.choices import ObjectKind
 from estate.discovery.models import DiscoveredObject, DiscoverySource
-from estate.discovery.observed import SeenComponent, SeenImage, SeenInstance
+from estate.discovery.observed import EVERYWHERE, SeenComponent, SeenImage, SeenInstance
 from estate.inventory.choices import LIVE_INSTANCE_STATES, InstanceState, Mode
 from estate.inventory.models import Cluster, Component, Environment, Image, Instance, System, Team
 
@@ -231,7 +231,8 @@ class SyncWriter:
             for s in seen
             if s.image and s.key in components and s.mode == Mode.IMMUTABLE
         }
-        wanted |= self._instance_images(seen, components)
+        # The component's own image wins over the bare version its instances name (it knows the reference).
+        wanted = self._instance_images(seen, components) | wanted
         if not wanted:
             return
         existing = Image.objects.filter(
@@ -335,7 +336,7 @@ class SyncWriter:
         for key, record in records.items():
             if record.pk is None or record.gone_since is not None or key in self._seen_keys:
                 continue
-            if record.region not in read_regions:
+            if record.region not in read_regions and EVERYWHERE not in read_regions:
                 continue
             record.gone_since = self.now
             kind = "instance" if record.instance_id else "component"

@@ -48,7 +48,8 @@ def test_an_admin_creates_a_source_holding_variable_names_only(api):
         ("tag_keys", ["team"]),
         ("interval_minutes", 1),
         ("kind", "gcp"),
-        ("kind", "kubernetes"),
+        ("namespaces", ["shop"]),
+        ("token_env", "ESTATE_K8S_TOKEN"),
         ("endpoint_url", "not a url"),
     ],
 )

@@ -10,7 +10,8 @@ class DiscoverySourceSerializer(serializers.ModelSerializer):
         model = DiscoverySource
         fields = [
             "id", "name", "kind", "enabled", "regions", "endpoint_url", "access_key_id_env",
-            "secret_access_key_env", "session_token_env", "tag_keys", "default_environment",
+            "secret_access_key_env", "session_token_env", "namespaces", "token_env", "ca_bundle_env", "insecure",
+            "tag_keys", "default_environment",
             "interval_minutes", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
