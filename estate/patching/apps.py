@@ -1,4 +1,14 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+
+def _load_end_of_life_table(sender, **kwargs) -> None:
+    """The shipped end-of-life table is there from the first migrate; `manage.py eol load` refreshes it."""
+    from estate.patching.deadlines import eol_load_shipped
+    from estate.patching.models import EngineEndOfLife
+
+    if not EngineEndOfLife.objects.using(kwargs.get("using", "default")).exists():
+        eol_load_shipped()
 
 
 class PatchingConfig(AppConfig):
@@ -11,7 +21,7 @@ class PatchingConfig(AppConfig):
         from estate.outbox.registry import register
         from estate.patching import alerting
         from estate.patching.findings import register_all
-        from estate.patching.panels import component_panel
+        from estate.patching.panels import component_panel, deadlines_panel
         from estate.patching.services import refuse_planned_component_delete
 
         register(alerting.SILENCE, alerting.send_silence)
@@ -19,8 +29,13 @@ class PatchingConfig(AppConfig):
         register(alerting.REMINDER_WEBHOOK, alerting.send_reminder_webhook)
         register(alerting.REMINDER_MAIL, alerting.send_reminder_mail)
         register_all()
+        post_migrate.connect(_load_end_of_life_table, sender=self)
         register_delete_guard(refuse_planned_component_delete)
         register_panel(
             "component_detail",
             Panel(slug="patching", template="patching/panel_component.html", context=component_panel, order=20),
+        )
+        register_panel(
+            "component_detail",
+            Panel(slug="deadlines", template="patching/panel_deadlines.html", context=deadlines_panel, order=19),
         )

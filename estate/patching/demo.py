@@ -8,8 +8,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from estate.inventory.models import Component
-from estate.patching import services
-from estate.patching.choices import ChangeKind, FreezeScope, ImpactKind
+from estate.patching import deadlines, services
+from estate.patching.choices import ChangeKind, DeadlineSource, FreezeScope, ImpactKind
 from estate.patching.models import ChangeFreeze, PatchWindow
 from estate.patching.recurrence import first_start_after
 
@@ -71,7 +71,24 @@ def load_demo_patching() -> int:
         )
     _demo_freeze(created.get(("storefront-db-3", "production")))
     _demo_forgotten_bastions(now)
+    _demo_deadlines(components, now)
     return len(created)
+
+
+def _demo_deadlines(components: dict, now) -> None:
+    """The shipped end-of-life dates (identity-db runs MySQL 8.0) and one pending RDS action, with proposals."""
+    deadlines.eol_load_shipped()
+    replica = components.get(("storefront-db-2", "production"))
+    if replica is not None:
+        action = deadlines.VendorAction(
+            source=DeadlineSource.RDS,
+            action="system-update",
+            description="New Operating System update is available",
+            auto_applied_after=now + timedelta(days=40),
+            opt_in_status="",
+        )
+        deadlines.vendor_deadlines_replace(read={replica.pk: [action]}, sources=[DeadlineSource.RDS])
+    deadlines.deadlines_refresh(now=now)
 
 
 def _demo_forgotten_bastions(now) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
@@ -9,9 +11,10 @@ from estate.core.choices import Severity
 from estate.core.findings import FindingKind, register
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component
-from estate.patching.choices import FreezeScope, OccurrenceStatus
+from estate.patching import deadlines
+from estate.patching.choices import DeadlineSource, FreezeScope, OccurrenceStatus
 from estate.patching.db import DaysFrom
-from estate.patching.models import ChangeFreeze, Occurrence, Slot
+from estate.patching.models import ChangeFreeze, Deadline, Occurrence, Slot
 
 
 def _cadence_overdue() -> QuerySet:
@@ -91,5 +94,88 @@ KINDS = [
 
 
 def register_all() -> None:
-    for kind in KINDS:
+    for kind in KINDS + DEADLINE_KINDS:
         register(kind)
+
+
+# --- deadlines set by others (deadlines.py keeps the rows and their proposals) ---
+
+VENDOR_SOON_DAYS = 14
+
+
+def _vendor_deadlines(*, soon: bool) -> QuerySet:
+    edge = timezone.now() + timedelta(days=VENDOR_SOON_DAYS)
+    rows = Deadline.objects.exclude(source=DeadlineSource.END_OF_LIFE).filter(window__isnull=True)
+    rows = rows.filter(due__lte=edge) if soon else rows.filter(due__gt=edge)
+    return rows.select_related("component__environment")
+
+
+def _describe_vendor(deadline: Deadline) -> str:
+    days = deadlines.days_left(deadline)
+    when = f"in {days} days" if days >= 0 else f"{-days} days ago"
+    what = deadline.action if deadline.source == DeadlineSource.RDS else f"service update {deadline.action}"
+    return (
+        f"AWS will apply {what} to {deadline.component.name} on {deadline.due:%Y-%m-%d} ({when}) unless you do. "
+        + deadlines.proposal_text(deadline)
+    )
+
+
+def _end_of_life(*, passed: bool) -> QuerySet:
+    rows = Deadline.objects.filter(source=DeadlineSource.END_OF_LIFE)
+    rows = rows.filter(due__lte=timezone.now()) if passed else rows.filter(due__gt=timezone.now(), window__isnull=True)
+    return rows.select_related("component__environment")
+
+
+def _describe_end_of_life(deadline: Deadline) -> str:
+    days = deadlines.days_left(deadline)
+    version = deadline.action.removesuffix(" end of life")
+    c = deadline.component
+    if days < 0:
+        said = f"{c.name} runs {version}, which reached end of life on {deadline.due:%Y-%m-%d}."
+    else:
+        said = f"{c.name} runs {version}, which reaches end of life on {deadline.due:%Y-%m-%d}, in {days} days."
+    return f"{said} {deadlines.proposal_text(deadline)}"
+
+
+DEADLINE_KINDS = [
+    FindingKind(
+        slug="vendor-maintenance-soon",
+        title=f"The vendor applies maintenance within {VENDOR_SOON_DAYS} days",
+        severity=Severity.CRITICAL,
+        principle=5,
+        advice="Accept the proposed window (or plan your own) and apply the action yourself before the vendor does.",
+        violators=lambda: _vendor_deadlines(soon=True),
+        component_path="component",
+        describe=_describe_vendor,
+    ),
+    FindingKind(
+        slug="vendor-maintenance-pending",
+        title="The vendor will apply maintenance unless you do",
+        severity=Severity.WARNING,
+        principle=5,
+        advice="Accept the proposed window (or plan your own) so the change happens at a time you chose.",
+        violators=lambda: _vendor_deadlines(soon=False),
+        component_path="component",
+        describe=_describe_vendor,
+    ),
+    FindingKind(
+        slug="engine-end-of-life",
+        title="Engine version past its end of life",
+        severity=Severity.CRITICAL,
+        principle=5,
+        advice="Upgrade to a supported major version in a window: no security fixes are published for this one.",
+        violators=lambda: _end_of_life(passed=True),
+        component_path="component",
+        describe=_describe_end_of_life,
+    ),
+    FindingKind(
+        slug="engine-end-of-life-soon",
+        title="Engine version reaches its end of life soon",
+        severity=Severity.WARNING,
+        principle=5,
+        advice="Plan the major upgrade before the date: accept the proposed window or plan your own.",
+        violators=lambda: _end_of_life(passed=False),
+        component_path="component",
+        describe=_describe_end_of_life,
+    ),
+]

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.utils import timezone
 
 from estate.inventory.models import Component
-from estate.patching import selectors
+from estate.patching import deadlines, selectors
 
 
 def component_panel(request, component: Component) -> dict:
@@ -21,3 +21,16 @@ def component_panel(request, component: Component) -> dict:
         "upcoming": upcoming,
         "blast_radius": list(selectors.blast_radius([component.pk])[:50]),
     }
+
+
+def deadlines_panel(request, component: Component) -> dict:
+    """A bastion's deadlines set by others (vendor, end of life), each with its proposal; nothing when none."""
+    if component.is_immutable:
+        return {"show": False}
+    rows = deadlines.component_deadlines(component)
+    now = timezone.now()
+    for d in rows:
+        d.days_left = deadlines.days_left(d, now)
+        d.days_ago = -d.days_left
+        d.minutes = deadlines.minutes(d) if d.proposed_start else None
+    return {"component": component, "show": bool(rows), "deadlines": rows}

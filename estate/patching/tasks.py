@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from estate.patching import alerting, services
+from estate.patching import alerting, deadlines, services
 
 
 @shared_task
@@ -28,3 +28,8 @@ def send_reminders() -> int:
 @shared_task
 def refresh_slots() -> int:
     return services.slots_refresh()
+
+
+@shared_task(name="estate.patching.tasks.refresh_deadlines")
+def refresh_deadlines() -> dict:
+    return deadlines.deadlines_refresh()

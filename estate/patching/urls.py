@@ -14,6 +14,7 @@ urlpatterns = [
     path("patching/windows/<int:pk>/check/", views.window_check, name="patch_window_check_existing"),
     path("patching/windows/<int:pk>/pause/", views.window_pause, name="patch_window_pause"),
     path("patching/windows/<int:pk>/delete/", views.window_delete, name="patch_window_delete"),
+    path("patching/deadlines/<int:pk>/accept/", views.deadline_accept, name="deadline_accept"),
     path("patching/freezes/", views.freeze_list, name="freeze_list"),
     path("patching/feeds/new/", views.feed_token_create, name="feed_token_create"),
     path("patching/feeds/<int:pk>/revoke/", views.feed_token_revoke, name="feed_token_revoke"),

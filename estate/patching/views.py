@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
@@ -25,12 +25,12 @@ from estate.core.services import validated_save
 from estate.core.timezones import viewer_zone_name
 from estate.inventory.choices import Mode
 from estate.inventory.models import Component
-from estate.patching import ical, selectors, services
+from estate.patching import deadlines, ical, selectors, services
 from estate.patching.api.views import occurrence_by_key, query_filters, query_range
 from estate.patching.choices import CHANGE_KIND_COLOURS, STATUS_COLOURS, TABLER_HEX, ChangeKind, OccurrenceStatus
 from estate.patching.forms import CalendarFilterForm, ChangeFreezeForm, FreezeImportForm, PatchWindowForm
 from estate.patching.marks import occurrence_marks
-from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
+from estate.patching.models import ChangeFreeze, Deadline, FeedToken, PatchWindow
 from estate.patching.recurrence import next_starts, wall_clock
 
 CALENDAR_CRUMB = ("Patch calendar", reverse_lazy("calendar"))
@@ -253,7 +253,26 @@ def _new_window_initial(request) -> dict:
     # The viewer's zone (their browser's, from the cookie); without it, UTC here and the browser's
     # zone set by timezone.js on the select marked data-default-zone.
     initial = {"time_zone": viewer_zone_name(request) or "UTC", "duration_minutes": 60}
-    return {**initial, **_planned_for(request)}
+    return {**initial, **_planned_for(request), **_proposed(request)}
+
+
+def _proposed(request) -> dict:
+    """“Edit first” on a deadline's proposal: the form holds the window accept would save (times in UTC)."""
+    pk = request.GET.get("deadline", "")
+    rows = Deadline.objects.filter(proposed_start__isnull=False, window__isnull=True).select_related("component")
+    deadline = rows.filter(pk=pk).first() if pk.isdigit() and len(pk) <= 18 else None
+    if deadline is None or not scope.within(request.user, Component.objects.filter(pk=deadline.component_id)).exists():
+        return {}
+    data = deadlines.window_data(deadline)
+    return {
+        "title": data["title"],
+        "description": data["description"],
+        "components": [deadline.component_id],
+        "start": data["start"].astimezone(UTC).replace(tzinfo=None),
+        "time_zone": "UTC",
+        "duration_minutes": int(data["duration"].total_seconds() // 60),
+        "change_kind": data["change_kind"],
+    }
 
 
 def _planned_for(request) -> dict:
@@ -302,6 +321,24 @@ def _window_form(request, window: PatchWindow | None):
     ]
     context = {"form": form, "window": window, "crumbs": crumbs, **RECURRENCE_BUILDER, **_checks_context(form, window)}
     return render(request, "patching/window_form.html", context, status=status)
+
+
+@login_required
+@permission_required("patching.add_patchwindow", raise_exception=True)
+@require_POST
+def deadline_accept(request, pk: int):
+    """Accept in one click: the proposal becomes a one-off window, or the reason it cannot is shown."""
+    deadline = get_object_or_404(Deadline.objects.select_related("component"), pk=pk)
+    scope.require(request.user, deadline.component)
+    try:
+        window = deadlines.deadline_accept(deadline_id=deadline.pk, actor=request.user)
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Patch window “{window.title}” planned for {window.start:%Y-%m-%d %H:%M} UTC.")
+    return redirect(deadline.get_absolute_url())
 
 
 @login_required

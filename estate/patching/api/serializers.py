@@ -7,7 +7,7 @@ from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.models import Component, Environment, System
-from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+from estate.patching.models import ChangeFreeze, Deadline, FeedToken, Occurrence, PatchWindow
 from estate.patching.recurrence import wall_clock
 
 START_HELP = (
@@ -223,3 +223,23 @@ class CalendarStateSerializer(serializers.Serializer):
         help_text="When the state flips next: when changes reopen (CLOSED), or when the next freeze starts (OPEN); "
         "null when no freeze lies ahead.",
     )
+
+
+class DeadlineSerializer(serializers.ModelSerializer):
+    """A deadline set by others and its proposal (the window accept would save; null when none was found)."""
+
+    component_name = serializers.CharField(source="component.name", read_only=True)
+    proposal = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Deadline
+        fields = [
+            "id", "component", "component_name", "source", "action", "description", "due", "auto_applied_after",
+            "forced_apply_date", "opt_in_status", "first_seen", "proposal", "proposal_note", "window",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_proposal(self, deadline: Deadline) -> dict | None:
+        if deadline.proposed_start is None or deadline.window_id:
+            return None
+        return {"start": deadline.proposed_start, "end": deadline.proposed_end, "time_zone": "UTC"}

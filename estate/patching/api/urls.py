@@ -7,4 +7,5 @@ router.register("patch-windows", views.PatchWindowViewSet, basename="patchwindow
 router.register("occurrences", views.OccurrenceViewSet, basename="occurrence")
 router.register("change-freezes", views.ChangeFreezeViewSet, basename="changefreeze")
 router.register("feed-tokens", views.FeedTokenViewSet, basename="feedtoken")
+router.register("deadlines", views.DeadlineViewSet, basename="deadline")
 router.register("calendar", views.CalendarViewSet, basename="calendar")

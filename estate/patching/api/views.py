@@ -17,9 +17,10 @@ from rest_framework.response import Response
 
 from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.inventory.models import Component
-from estate.patching import ical, selectors, services
+from estate.patching import deadlines, ical, selectors, services
 from estate.patching.api import serializers
-from estate.patching.models import ChangeFreeze, FeedToken, Occurrence, PatchWindow
+from estate.patching.filters import DeadlineFilterSet
+from estate.patching.models import ChangeFreeze, Deadline, FeedToken, Occurrence, PatchWindow
 from estate.patching.recurrence import EARLIEST, HORIZON_YEARS, check_moment, moment_bounds, wall_clock
 
 MAX_RANGE = timedelta(days=400)
@@ -400,3 +401,26 @@ class CalendarViewSet(viewsets.GenericViewSet):
             "next_change": calendar.next_change,
         }
         return Response(self.get_serializer(data).data)
+
+
+class DeadlineViewSet(viewsets.ReadOnlyModelViewSet):
+    """Deadlines set by others (RDS pending maintenance, ElastiCache service updates, engine end of life),
+    each with the proposed window; `accept` turns the proposal into a one-off window (201), once (409 after)."""
+
+    serializer_class = serializers.DeadlineSerializer
+    permission_classes = [ModelPermissions]
+    filterset_class = DeadlineFilterSet
+    queryset = Deadline.objects.select_related("component").order_by("due", "pk")
+
+    @extend_schema(
+        request=None,
+        responses={201: serializers.PatchWindowSerializer, 409: OpenApiResponse(description="Already accepted, no "
+                   "proposal, or the slot now conflicts: the reason in detail.")},
+    )  # fmt: skip
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        if not request.user.has_perm("patching.add_patchwindow"):
+            self.permission_denied(request, message="You may not plan patch windows.")
+        deadline = self.get_object()
+        window = deadlines.deadline_accept(deadline_id=deadline.pk, actor=request.user)
+        return Response(serializers.PatchWindowSerializer(window).data, status=status.HTTP_201_CREATED)
