@@ -25,6 +25,7 @@ from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.discovery.services import sync_now
 from estate.inventory.choices import Category, Engine, InstanceState, Mode, Provider
 from estate.inventory.models import Component, Instance
+from tests.html_text import parse
 
 pytestmark = pytest.mark.django_db
 TOKEN, TOKEN_VARIABLE = "s3cret-token", "ESTATE_TEST_K8S_TOKEN"
@@ -379,3 +380,16 @@ def test_the_command_syncs_a_kubernetes_source(peer, capsys):
 
     assert json.loads(capsys.readouterr().out)["state"] == RunState.SUCCEEDED
     assert component("web").current_image.version == "sha256:" + "ab" * 32
+
+
+def test_the_component_page_says_which_namespace_and_cluster_and_the_schedule(peer, admin_client):
+    seed(peer)
+    sync_now(source=make_source(peer))
+
+    page = admin_client.get(component("nightly-report").get_absolute_url())
+
+    assert page.status_code == 200
+    (panel,) = parse(page.content).find_all(data_testid="origin-panel")
+    assert "Discovered by k8s-test (Kubernetes): Kubernetes CronJob" in panel.text
+    assert f"namespace shop, cluster {peer.url.removeprefix('http://')}" in panel.text
+    assert "0 3 * * *" in panel.text
