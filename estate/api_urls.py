@@ -12,6 +12,7 @@ from estate.notifications.api.urls import router as notifications_router
 from estate.operations.api.urls import router as operations_router
 from estate.outbox.api.urls import router as outbox_router
 from estate.patching.api.urls import router as patching_router
+from estate.runbooks.api.urls import router as runbooks_router
 from estate.telemetry.api.urls import router as telemetry_router
 
 router = DefaultRouter()
@@ -20,6 +21,7 @@ APP_ROUTERS = (
     telemetry_router,
     patching_router,
     operations_router,
+    runbooks_router,
     outbox_router,
     notifications_router,
     dashboard_router,

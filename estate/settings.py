@@ -6,6 +6,7 @@ Kombu's filesystem transport. Set DATABASE_URL and REDIS_URL for PostgreSQL and 
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -81,6 +82,7 @@ INSTALLED_APPS = [
     "estate.notifications",
     "estate.patching",
     "estate.operations",
+    "estate.runbooks",
     "estate.dashboard",
     "estate.access",
     "estate.catalog",
@@ -483,6 +485,16 @@ OPERATIONS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_TIMEOUT_S
 OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
 # Outbound calls to typed-in addresses (estate.core.outbound): loopback, link-local, metadata,
 # multicast and reserved addresses are refused unless listed here (comma-separated networks,
+# Runbooks (docs/runbooks.md). The command executor runs only these argv templates, one per action,
+# plus "facts" (prints the cluster's members), without a shell: a JSON object such as
+# {"patch": ["/usr/local/bin/patch-node", "{node}", "{key}"], "facts": ["/usr/local/bin/members", "{component}"]}.
+RUNBOOK_COMMANDS = json.loads(env_str("RUNBOOK_COMMANDS", "{}") or "{}")
+# What the webhook executor's automation is asked to do (a runbook naming another action is refused).
+RUNBOOK_WEBHOOK_ACTIONS = env_list(
+    "RUNBOOK_WEBHOOK_ACTIONS", "patch,reboot,switchover,failover,apply_maintenance,upgrade"
+)
+# How often a gate looks at its conditions again while it waits.
+RUNBOOK_GATE_POLL_SECONDS = float(env_str("RUNBOOK_GATE_POLL_SECONDS", "5"))
 # e.g. "127.0.0.1/32,fe80::/10"); private ranges are allowed already. Empty: nothing extra.
 OUTBOUND_ALLOWED_NETWORKS = env_str("OUTBOUND_ALLOWED_NETWORKS", "")
 # Which components' provider configs may name which secret variable (estate.operations.providers

@@ -32,6 +32,7 @@ urlpatterns = [
     path("", include("estate.telemetry.urls")),
     path("", include("estate.patching.urls")),
     path("", include("estate.operations.urls")),
+    path("", include("estate.runbooks.urls")),
     path("", include("estate.outbox.urls")),
     path("", include("estate.audit.urls")),
     path("", include("estate.access.urls")),

@@ -13,7 +13,9 @@ from fnmatch import fnmatchcase
 from django.contrib.auth.models import Group, Permission
 
 VIEWER, OPERATOR, ADMIN = "viewer", "operator", "admin"
-ESTATE_APPS = ("inventory", "telemetry", "patching", "operations", "outbox", "notifications", "access", "audit")
+ESTATE_APPS = (
+    "inventory", "telemetry", "patching", "operations", "runbooks", "outbox", "notifications", "access", "audit",
+)  # fmt: skip
 
 READ_ALL = [(app, "view_*") for app in ESTATE_APPS]
 OPERATE = [
@@ -24,6 +26,8 @@ OPERATE = [
     ("patching", "change_occurrence"),
     ("operations", "add_operation"),
     ("operations", "change_operation"),
+    ("runbooks", "*_runbooktemplate"),  # operators write the runbooks of the windows they manage
+    ("runbooks", "*_windowrunbook"),
     ("outbox", "change_outboxmessage"),  # retry a message that gave up
 ]
 ADMINISTER = [(app, "*") for app in ESTATE_APPS] + [("auth", "*")]

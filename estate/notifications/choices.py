@@ -10,6 +10,7 @@ class NotificationEvent(models.TextChoices):
     CRITICAL_FINDING = "critical_finding", "New critical finding"
     WINDOW_STARTED = "window_started", "Patch window started"
     WINDOW_ENDED = "window_ended", "Patch window ended"
+    RUNBOOK_NOTICE = "runbook_notice", "Runbook notice (a notify step)"
 
 
 class Channel(models.TextChoices):

@@ -7,6 +7,7 @@ class OperationKind(models.TextChoices):
     REBUILD_IMAGE = "rebuild_image", "Rebuild image"
     REPLACE_INSTANCES = "replace_instances", "Replace instances"
     ROLL_COMPONENT = "roll_component", "Roll component"
+    RUN_RUNBOOK = "run_runbook", "Run runbook"
 
 
 class OperationState(models.TextChoices):

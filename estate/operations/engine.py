@@ -31,6 +31,7 @@ from estate.inventory.models import Component, Image
 from estate.operations import notices
 from estate.operations.choices import OperationKind, OperationState, ReplacementState, StepLevel
 from estate.operations.flow import Cancelled, GateFailed, LeaseLost, log_step
+from estate.operations.kinds import runner_for
 from estate.operations.models import Operation, Replacement
 from estate.operations.providers import ProviderError, provider_for
 from estate.operations.providers.base import Snooze
@@ -273,6 +274,9 @@ class Run(RollSteps):
             try:
                 try:
                     self.keep_going()
+                    if runner := runner_for(self.op.kind):  # a kind a higher app runs (a runbook run)
+                        runner(self)
+                        return
                     self.connect(heartbeat=self.keep_going)
                     if self.op.kind == OperationKind.REBUILD_IMAGE:
                         self.rebuild()

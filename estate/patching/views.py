@@ -21,6 +21,7 @@ from estate.access import scope
 from estate.access.models import ApiToken
 from estate.access.services import token_used
 from estate.core.errors import ApplicationError
+from estate.core.panels import render_panels
 from estate.core.services import validated_save
 from estate.core.timezones import viewer_zone_name
 from estate.inventory.choices import Mode
@@ -154,6 +155,7 @@ def occurrence_detail(request, key: str):
     if request.htmx:
         return render(request, "patching/occurrence_detail.html#panel", context)
     context["crumbs"] = [CALENDAR_CRUMB, (str(context["occurrence"]), None)]
+    context["panels"] = render_panels("occurrence_detail", request, context["occurrence"])  # a runbook's console
     return render(request, "patching/occurrence_detail.html", context)
 
 

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+
+
+class RunbooksConfig(AppConfig):
+    name = "estate.runbooks"
+    label = "runbooks"
+
+    def ready(self) -> None:
+        from estate.core.panels import Panel, register_panel
+        from estate.operations.choices import OperationKind
+        from estate.operations.kinds import register_runner
+        from estate.runbooks import engine, findings
+        from estate.runbooks.selectors import occurrence_panel
+
+        findings.register_all()
+        register_runner(OperationKind.RUN_RUNBOOK, engine.advance)
+        register_panel("occurrence_detail", Panel(slug="runbook", template="runbooks/occurrence_panel.html",
+                                                  context=occurrence_panel, order=10))  # fmt: skip

@@ -1,0 +1,51 @@
+"""What the occurrence page's console shows: the latest run, its steps and log, and what the viewer may do."""
+
+from __future__ import annotations
+
+from estate.access import scope
+from estate.operations.models import OperationStep
+from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowRunbook
+
+LOG_LINES = 40
+
+
+def latest_run(occurrence) -> RunbookRun | None:
+    if occurrence.pk is None:  # an occurrence nothing has happened to yet has no run
+        return None
+    return (
+        RunbookRun.objects.filter(occurrence=occurrence)
+        .select_related("operation__requested_by", "template")
+        .order_by("-pk")
+        .first()
+    )
+
+
+def console(occurrence, user) -> dict:
+    """The console's context in a bounded number of queries, whatever the run's length."""
+    run = latest_run(occurrence)
+    attached = WindowRunbook.objects.filter(window_id=occurrence.window_id).select_related("template").first()
+    context = {
+        "occurrence": occurrence,
+        "run": run,
+        "attached": attached.template if attached else None,
+        "templates": list(RunbookTemplate.objects.order_by("name").values_list("pk", "name")[:100]),
+        "legacy_steps": len(occurrence.window.runbook or []),
+        "may_start": user.has_perm("operations.add_operation") and scope.allows(user, occurrence.window),
+    }
+    if run is None:
+        return context
+    operation = run.operation
+    steps = list(RunStep.objects.filter(run=run).select_related("decided_by").order_by("position"))
+    log = list(OperationStep.objects.filter(operation=operation).order_by("-id")[:LOG_LINES])
+    context.update(
+        operation=operation,
+        steps=steps,
+        log=log[::-1],
+        may_decide=user.has_perm("operations.change_operation") and scope.allows(user, operation),
+        asking=next((s for s in steps if s.state == "asking"), None),
+    )
+    return context
+
+
+def occurrence_panel(request, occurrence) -> dict:
+    return console(occurrence, request.user)

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from estate.runbooks import views
+
+urlpatterns = [
+    path("runbooks/occurrences/<str:key>/console/", views.console, name="runbook_console"),
+    path("runbooks/occurrences/<str:key>/run/", views.run_start, name="runbook_run_start"),
+    path("runbooks/runs/<int:pk>/decide/", views.run_decide, name="runbook_run_decide"),
+]
