@@ -59,7 +59,7 @@ class PatroniError(Exception):
 
 
 class PatroniTimeout(PatroniError):
-    """A wait (for a switchover, a restart, a condition) ran out of time."""
+    """A call or a wait (for a switchover, a restart, a condition) ran out of time."""
 
 
 @dataclass(frozen=True)
@@ -141,6 +141,8 @@ class PatroniClient:
             )
         except outbound.OutboundRefused as exc:
             raise PatroniError(f"{url}: {exc}") from exc
+        except requests.ReadTimeout as exc:
+            raise PatroniTimeout(f"Patroni at {url} did not answer within {timeout:g} s") from exc
         except (outbound.OutboundUnresolved, requests.RequestException) as exc:
             raise PatroniError(f"Patroni at {url} could not be reached: {exc}") from exc
 

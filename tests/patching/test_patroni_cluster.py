@@ -1,15 +1,21 @@
 """The Patroni client against a real cluster: etcd and two PostgreSQL 15 nodes under Patroni on loopback.
 
 One cluster serves the whole module (tests/patroni.py); each test reads who leads now instead of
-assuming it, since a switchover earlier in the module swaps the roles.
+assuming it, since a switchover earlier in the module swaps the roles. The failures a healthy cluster
+does not produce (a 503, a hang, a body that is not JSON) come from a stand-in on loopback at the end.
 """
 
 from __future__ import annotations
 
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
 import psycopg
 import pytest
 
-from estate.patching.patroni import PatroniClient, PatroniError, wait_for
+from estate.patching.patroni import PatroniClient, PatroniError, PatroniTimeout, wait_for
 from tests.patroni import PatroniCluster, patroni_cluster  # noqa: F401  (the module's cluster)
 from tests.prometheus import free_port
 
@@ -115,3 +121,72 @@ def test_loopback_is_refused_unless_outbound_allowed_networks_allows_it(settings
     settings.OUTBOUND_ALLOWED_NETWORKS = ""
     with pytest.raises(PatroniError, match="a loopback address; outbound calls to it are refused"):
         PatroniClient("http://127.0.0.1:8008").members()
+
+
+# --- failures a healthy cluster does not produce, from a stand-in Patroni on loopback -------------
+
+
+@pytest.fixture
+def stand_in():
+    """A Patroni stand-in: GET /cluster names one member (itself); POST answers as `answers` says."""
+    answers: dict[str, tuple[int, str, float]] = {}
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _answer(self, status: int, body: str, delay: float = 0.0):
+            time.sleep(delay)
+            payload = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def do_GET(self):
+            url = f"http://127.0.0.1:{self.server.server_port}/patroni"
+            members = [{"name": "node2", "role": "replica", "state": "running", "api_url": url, "lag": "unknown"}]
+            self._answer(*answers.get(self.path, (200, json.dumps({"members": members}), 0.0)))
+
+        def do_POST(self):
+            self._answer(*answers[self.path])
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield PatroniClient(f"http://127.0.0.1:{server.server_port}"), answers
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unknown_lag_is_none_and_a_cluster_without_leader_says_so(stand_in):
+    client, _ = stand_in
+    assert client.member("node2").lag_bytes is None
+    with pytest.raises(PatroniError, match="the cluster has no leader right now"):
+        client.leader()
+
+
+def test_a_failed_restart_carries_patronis_answer_and_status(stand_in):
+    client, answers = stand_in
+    answers["/restart"] = (503, "restart failed", 0.0)
+    with pytest.raises(PatroniError, match="Patroni could not restart 'node2': restart failed") as failed:
+        client.restart("node2")
+    assert failed.value.status == 503
+
+
+def test_a_node_that_does_not_answer_in_time_is_a_timeout(stand_in):
+    client, answers = stand_in
+    answers["/restart"] = (200, "restarted successfully", 2.0)
+    with pytest.raises(PatroniTimeout, match=r"did not answer within 0\.5 s"):
+        client.restart("node2", timeout=0.5)
+
+
+def test_an_error_page_or_a_body_that_is_not_json_is_named(stand_in):
+    client, answers = stand_in
+    answers["/cluster"] = (503, "<html>Service Unavailable</html>", 0.0)
+    with pytest.raises(PatroniError, match=r"answered HTTP 503: <html>Service Unavailable</html>") as failed:
+        client.members()
+    assert "no Patroni member answered" in failed.value.reason
+    answers["/cluster"] = (200, "not json", 0.0)
+    with pytest.raises(PatroniError, match="answered something that is not JSON"):
+        client.members()
