@@ -296,6 +296,8 @@ REST_FRAMEWORK = {
     # take files or other formats name their own parsers: catalog plan/apply, the .ics freeze import,
     # and the intake (OTLP, remote_write), which reads its body raw.
     "DEFAULT_PARSER_CLASSES": ["estate.core.parsers.JSONParser"],
+    # JSON written by orjson, byte for byte what DRF's renderer wrote (estate/core/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["estate.core.renderers.JSONRenderer", "rest_framework.renderers.BrowsableAPIRenderer"],
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
     "DEFAULT_PAGINATION_CLASS": "estate.core.api.Pagination",
     "PAGE_SIZE": 50,

@@ -9,6 +9,7 @@ from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
 from estate.core.api import payload_too_large
+from estate.core.listing import ValuesListMixin
 from estate.core.services import assign, validated_delete, validated_save
 
 
@@ -16,8 +17,9 @@ class ModelPermissions(DjangoModelPermissions):
     """Reading needs a login; writing needs the model's add/change/delete permission."""
 
 
-class ServiceModelViewSet(viewsets.ModelViewSet):
-    """Writes go through validated_save so the model's rules decide, as in the UI."""
+class ServiceModelViewSet(ValuesListMixin, viewsets.ModelViewSet):
+    """Writes go through validated_save so the model's rules decide, as in the UI; lists read through
+    the serializer's values() plan (estate.core.listing)."""
 
     permission_classes = [ModelPermissions]
 

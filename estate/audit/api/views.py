@@ -5,6 +5,7 @@ from rest_framework import permissions, viewsets
 from estate.audit import selectors
 from estate.audit.api.serializers import AuditEventSerializer
 from estate.audit.filters import AuditEventFilterSet
+from estate.core.listing import ValuesListMixin
 
 
 class CanViewAudit(permissions.BasePermission):
@@ -17,7 +18,7 @@ class CanViewAudit(permissions.BasePermission):
         return bool(user and user.is_authenticated and user.has_perm("audit.view_auditevent"))
 
 
-class AuditEventViewSet(viewsets.ReadOnlyModelViewSet):
+class AuditEventViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """The append-only audit trail, newest first: who did what to which object, from where, and what changed."""
 
     queryset = selectors.event_list()

@@ -52,6 +52,7 @@ class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
 
     serializer_class = serializers.ComponentSerializer
     filterset_class = ComponentFilterSet
+    values_method_fields = ("managed_by",)  # reads the row's pk and the page's owners (get_serializer)
 
     def get_queryset(self):
         return selectors.component_list().prefetch_related("depends_on")

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
+from estate.core.listing import ValuesListMixin
 from estate.core.viewsets import ServiceModelViewSet
 from estate.operations import policies, selectors, services
 from estate.operations.api import serializers
@@ -19,7 +20,7 @@ class OperationPermissions(DjangoModelPermissions):
     perms_map = {**DjangoModelPermissions.perms_map, "POST": ["%(app_label)s.add_%(model_name)s"]}
 
 
-class OperationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class OperationViewSet(ValuesListMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Operations. POST starts one (202 with the queued row); poll the row, or its steps, until it finishes."""
 
     permission_classes = [OperationPermissions]

@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from estate.access.authentication import ApiTokenAuthentication, SessionAuthentication
 from estate.core.api import payload_too_large
 from estate.core.errors import ApplicationError
+from estate.core.listing import ValuesListMixin
 from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.inventory.models import Component
 from estate.telemetry import metrics
@@ -168,7 +169,7 @@ class LogRuleViewSet(ServiceModelViewSet):
     filterset_fields = ["kind", "enabled"]
 
 
-class HealthChangeViewSet(viewsets.ReadOnlyModelViewSet):
+class HealthChangeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     """Every flip of health, newest first; filter by component or instance."""
 
     queryset = HealthChange.objects.select_related("instance")
