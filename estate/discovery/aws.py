@@ -19,6 +19,8 @@ from estate.discovery.choices import ObjectKind
 from estate.discovery.models import CREDENTIAL_FIELDS, DiscoverySource
 from estate.discovery.observed import RegionResult, SeenComponent, SeenImage, SeenInstance
 from estate.inventory.choices import Category, ClusterRole, Engine, InstanceState, Mode, Provider
+from estate.patching.choices import DeadlineSource
+from estate.patching.deadlines import VendorAction
 
 # Retries are few and timeouts short: a region that does not answer is reported, not waited for.
 BOTO_CONFIG = Config(retries={"max_attempts": 2, "mode": "standard"}, connect_timeout=5, read_timeout=30)
@@ -261,7 +263,13 @@ class _RegionReader:
     def _databases(self) -> list[SeenComponent]:
         client = self.client("rds")
         clusters = {c["DBClusterIdentifier"]: c for c in _pages(client, "describe_db_clusters", "DBClusters")}
-        return [self._database(d, clusters) for d in _pages(client, "describe_db_instances", "DBInstances")]
+        found = [self._database(d, clusters) for d in _pages(client, "describe_db_instances", "DBInstances")]
+        pending = _optional(lambda: _rds_pending(client))
+        if pending is not None:
+            for seen in found:
+                cluster = clusters.get(seen.cluster) or {}
+                seen.vendor_actions = pending.get(seen.key, []) + pending.get(cluster.get("DBClusterArn", ""), [])
+        return found
 
     def _database(self, db: dict, clusters: dict[str, dict]) -> SeenComponent:
         cluster = clusters.get(db.get("DBClusterIdentifier") or "")
@@ -298,7 +306,12 @@ class _RegionReader:
             for c in _pages(client, "describe_cache_clusters", "CacheClusters")
         }
         groups = _pages(client, "describe_replication_groups", "ReplicationGroups")
-        return [self._cache(g, versions, tagged) for g in groups]
+        found = [self._cache(g, versions, tagged) for g in groups]
+        updates = _optional(lambda: _cache_updates(client))
+        if updates is not None:
+            for seen, group in zip(found, groups, strict=True):
+                seen.vendor_actions = updates.get(group["ReplicationGroupId"], [])
+        return found
 
     def _cache(self, group: dict, versions: dict[str, str], tagged: dict[str, dict]) -> SeenComponent:
         members = [m for node_group in group.get("NodeGroups", []) for m in node_group.get("NodeGroupMembers", [])]
@@ -352,3 +365,69 @@ def _group_image(group: dict, members: list[dict]) -> str:
     """The group's AMI: what its instances were launched from (its launch template's, if none runs)."""
     amis = sorted({m["ImageId"] for m in members if m.get("ImageId")})
     return amis[-1] if amis else ""
+
+
+# --- pending vendor maintenance (patching's deadlines) -----------------------------------------
+
+
+def _optional(read):
+    """A vendor-maintenance read that fails (a permission not granted, an endpoint without the API) leaves
+    the stored deadlines as they were (None) instead of failing the region: the inventory is the point."""
+    try:
+        return read()
+    except Exception:  # noqa: BLE001 (any failure means "not read", never "no actions")
+        return None
+
+
+def _rds_pending(client) -> dict[str, list[VendorAction]]:
+    """{instance or cluster ARN: its pending actions}: one paginated call for the region."""
+    found: dict[str, list[VendorAction]] = {}
+    for resource in _pages(client, "describe_pending_maintenance_actions", "PendingMaintenanceActions"):
+        found[resource["ResourceIdentifier"]] = [
+            VendorAction(
+                source=DeadlineSource.RDS,
+                action=detail.get("Action", "maintenance"),
+                description=detail.get("Description", ""),
+                auto_applied_after=detail.get("AutoAppliedAfterDate"),
+                forced_apply_date=detail.get("ForcedApplyDate"),
+                opt_in_status=detail.get("OptInStatus", ""),
+            )
+            for detail in resource.get("PendingMaintenanceActionDetails", [])
+        ]
+    return found
+
+
+OPEN_UPDATE_STATUSES = [
+    "not-applied",
+    "waiting-to-start",
+    "in-progress",
+    "stopping",
+    "stopped",
+    "scheduling",
+    "scheduled",
+]
+
+
+def _cache_updates(client) -> dict[str, list[VendorAction]]:
+    """{replication group id: its service updates not yet applied}; the recommended apply-by date is the deadline."""
+    found: dict[str, list[VendorAction]] = {}
+    actions = _pages(
+        client,
+        "describe_update_actions",
+        "UpdateActions",
+        UpdateActionStatus=OPEN_UPDATE_STATUSES,
+        ShowNodeLevelUpdateStatus=False,
+    )
+    for a in actions:
+        group = a.get("ReplicationGroupId") or a.get("CacheClusterId", "")
+        kind = " ".join(p for p in (a.get("ServiceUpdateSeverity", ""), a.get("ServiceUpdateType", "")) if p)
+        found.setdefault(group, []).append(
+            VendorAction(
+                source=DeadlineSource.ELASTICACHE,
+                action=a.get("ServiceUpdateName", "service-update"),
+                description=f"{kind} service update".strip(),
+                auto_applied_after=a.get("ServiceUpdateRecommendedApplyByDate"),
+                opt_in_status=a.get("UpdateActionStatus", ""),
+            )
+        )
+    return found

@@ -50,6 +50,8 @@ class SeenComponent:
     tags: dict[str, str] = field(default_factory=dict)
     details: dict = field(default_factory=dict)
     instances: list[SeenInstance] = field(default_factory=list)
+    # Pending vendor maintenance (patching.deadlines.VendorAction); None when it could not be read.
+    vendor_actions: list | None = None
 
 
 @dataclass

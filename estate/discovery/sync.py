@@ -25,6 +25,8 @@ from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.discovery.observed import EVERYWHERE, SeenComponent, SeenImage, SeenInstance
 from estate.inventory.choices import LIVE_INSTANCE_STATES, InstanceState, Mode
 from estate.inventory.models import Cluster, Component, Environment, Image, Instance, System, Team
+from estate.patching import deadlines
+from estate.patching.choices import DeadlineSource
 
 # What a source decides about a component it found; the rest (description, heartbeat, tags,
 # dependencies) is the people's. Slug and environment are its natural key, set once at creation.
@@ -114,6 +116,7 @@ class SyncWriter:
         refs = _References(self, seen)
         components = self._components(seen, records, refs)
         self._instances(seen, components, records)
+        _vendor_deadlines(seen, components)
         self._gone(records, set(read_regions))
         self._save_records(records)
         audit_record_many(self.events)
@@ -476,3 +479,14 @@ def _check_cluster(component: Component) -> None:
     cluster = component.cluster
     if cluster is not None and cluster.environment_id != component.environment_id:
         raise ValidationError({"cluster": f"Cluster {cluster} lives in another environment than {component}."})
+
+
+def _vendor_deadlines(seen: list[SeenComponent], components: dict[str, Component]) -> None:
+    """The vendor's pending maintenance becomes patching's deadlines, replaced for what was read (a few
+    queries whatever the size); the proposals are searched after the commit (estate.patching.tasks)."""
+    read = {
+        components[s.key].pk: s.vendor_actions for s in seen if s.vendor_actions is not None and s.key in components
+    }
+    deadlines.vendor_deadlines_replace(read=read, sources=[DeadlineSource.RDS, DeadlineSource.ELASTICACHE])
+    deadlines.eol_deadlines_refresh()
+    deadlines.proposals_search_later()
