@@ -203,6 +203,8 @@ CELERY_BEAT_SCHEDULE: dict = {
     "patching-reminders": {"task": "estate.patching.tasks.send_reminders", "schedule": 60.0},
     "patching-extend-silences": {"task": "estate.patching.tasks.extend_silences", "schedule": 60.0},
     "patching-refresh-slots": {"task": "estate.patching.tasks.refresh_slots", "schedule": 3600.0},
+    # deadlines set by others: end-of-life rows for today, proposals never searched or gone stale
+    "patching-refresh-deadlines": {"task": "estate.patching.tasks.refresh_deadlines", "schedule": 3600.0},
     # outbox: retries whose time has come, and sends whose worker died
     "outbox-deliver-due": {"task": "estate.outbox.tasks.deliver_due", "schedule": 15.0},
     # discovery: sources whose interval has passed
