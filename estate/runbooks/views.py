@@ -11,7 +11,7 @@ from django.views.decorators.http import require_GET, require_POST
 from estate.core.errors import ApplicationError
 from estate.patching.api.views import occurrence_by_key
 from estate.runbooks import selectors, services
-from estate.runbooks.models import RunbookRun, RunbookTemplate
+from estate.runbooks.models import RunbookTemplate
 
 PANEL = "runbooks/occurrence_panel.html"
 
@@ -56,8 +56,12 @@ def run_start(request, key: str):
 @login_required
 @permission_required("operations.change_operation", raise_exception=True)
 @require_POST
-def run_decide(request, pk: int):
-    run = get_object_or_404(RunbookRun.objects.select_related("operation", "occurrence__window"), pk=pk)
+def run_decide(request, key: str):
+    """Answer the question of the occurrence's latest run (the one its console shows)."""
+    occurrence = _occurrence(key, store=False)
+    run = selectors.latest_run(occurrence)
+    if run is None:
+        raise Http404("This occurrence has no runbook run.")
     position = request.POST.get("step", "")
     error = ""
     try:
@@ -65,4 +69,4 @@ def run_decide(request, pk: int):
                             decision=request.POST.get("decision", ""), user=request.user)  # fmt: skip
     except ApplicationError as exc:  # the approver who asked, a step not waiting: said on the console
         error = exc.message
-    return _answer(request, run.occurrence, error)
+    return _answer(request, occurrence, error)

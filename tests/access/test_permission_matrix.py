@@ -28,13 +28,14 @@ from estate.discovery.models import DiscoverySource, SyncRun
 from estate.inventory.models import System, Team
 from estate.notifications.models import NotificationRoute
 from estate.operations import services as operation_services
-from estate.operations.models import ProviderConfig, RemediationPolicy
+from estate.operations.models import Operation, ProviderConfig, RemediationPolicy
 from estate.outbox import services as outbox_services
 from estate.outbox.choices import MessageState
 from estate.outbox.models import OutboxMessage
 from estate.patching import selectors as patching_selectors
 from estate.patching.models import ChangeFreeze
-from estate.patching.services import feed_token_create
+from estate.patching.services import feed_token_create, occurrence_materialise
+from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowRunbook
 from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule
 from tests.conftest import api_token, user_with_role
 from tests.factories import (
@@ -104,6 +105,13 @@ API_RULES: dict[tuple[str, str], str] = {
     ("POST", "/api/v1/operations/{id}/cancel/"): OPERATE,
     ("POST", "/api/v1/operations/{id}/resume/"): OPERATE,
     ("POST", "/api/v1/outbox/{id}/retry/"): OPERATE,
+    # Runbooks: operators write them and run them, within their scope.
+    **{(m, "/api/v1/runbook-templates/{id}/"): OPERATE for m in ("PUT", "PATCH", "DELETE")},
+    **{(m, "/api/v1/window-runbooks/{id}/"): OPERATE for m in ("PUT", "PATCH", "DELETE")},
+    ("POST", "/api/v1/runbook-templates/"): OPERATE,
+    ("POST", "/api/v1/window-runbooks/"): OPERATE,
+    ("POST", "/api/v1/runbook-runs/"): OPERATE,
+    ("POST", "/api/v1/runbook-runs/{id}/decide/"): OPERATE,
     **{
         ("POST", f"/api/v1/occurrences/{{id}}/{a}/"): OPERATE
         for a in ("start", "complete", "skip", "cancel", "move", "tick")
@@ -189,6 +197,7 @@ def world(settings) -> World:
         "outbox": _failed_message().pk,
         **_discovery(),
     }  # fmt: skip
+    ids.update(_runbooks(team_b, window, database, occurrence, other_database))
     ids["audit"] = AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first()
     window_body = {"title": "Matrix", "components": [other_database.pk], "start": _future(30), "duration": "01:00:00",
                    "time_zone": "UTC", "change_kind": "minor_version"}  # fmt: skip
@@ -200,6 +209,7 @@ def world(settings) -> World:
         ("PUT", "/api/v1/patch-windows/{id}/"): {**window_body, "components": [database.pk]},
         ("PATCH", "/api/v1/patch-windows/{id}/"): {"title": "Renamed"},
         ("POST", "/api/v1/operations/"): {"kind": "roll_component", "component": service.pk},
+        **_runbook_bodies(team_b, ids, occurrence),
         ("POST", "/api/v1/occurrences/{id}/move/"): {"start": _future(4)},
         ("POST", "/api/v1/occurrences/{id}/tick/"): {"steps_done": []},
     }
@@ -214,6 +224,35 @@ def _discovery() -> dict[str, int]:
     """A source and one run of it (nothing is read from AWS: a sync asked for is only queued)."""
     source = DiscoverySource.objects.create(name="matrix-aws", kind="aws", regions=["eu-west-1"])
     return {"discovery/sources": source.pk, "discovery/runs": SyncRun.objects.create(source=source).pk}
+
+
+def _runbooks(team, window, database, occurrence, other_database) -> dict[str, int]:
+    """A team's runbook on the window, and a run of it that asks a person to tick its step."""
+    template = RunbookTemplate.objects.create(
+        name="matrix runbook", executor="webhook", steps=[{"type": "manual", "name": "look"}], team=team
+    )
+    attached = WindowRunbook.objects.create(window=window, template=template)
+    row = occurrence_materialise(window, occurrence.original_start)
+    operation = Operation.objects.create(kind="run_runbook", component=database, state="paused")
+    run = RunbookRun.objects.create(operation=operation, occurrence=row, template=template, executor="webhook")
+    RunStep.objects.create(run=run, position=0, type="manual", name="look", state="asking", question="Look.")
+    spare = make_window([other_database], timezone.now().replace(microsecond=0) + timedelta(days=5), title="Spare")
+    return {"runbook-templates": template.pk, "window-runbooks": attached.pk, "runbook-runs": run.pk,
+            "spare-window": spare.pk}  # fmt: skip
+
+
+def _runbook_bodies(team, ids: dict, occurrence) -> dict:
+    template = {"name": "matrix runbook", "executor": "webhook", "steps": [{"type": "manual", "name": "x"}],
+                "team": team.pk}  # fmt: skip
+    attach = {"template": ids["runbook-templates"]}
+    return {
+        ("POST", "/api/v1/runbook-templates/"): {**template, "name": "matrix runbook 2"},
+        ("PUT", "/api/v1/runbook-templates/{id}/"): template,
+        ("POST", "/api/v1/window-runbooks/"): {**attach, "window": ids["spare-window"]},
+        ("PUT", "/api/v1/window-runbooks/{id}/"): {**attach, "window": ids["patch-windows"]},
+        ("POST", "/api/v1/runbook-runs/"): {"occurrence": occurrence.key},
+        ("POST", "/api/v1/runbook-runs/{id}/decide/"): {"step": 1, "decision": "tick"},
+    }
 
 
 def _failed_message() -> OutboxMessage:
@@ -313,6 +352,8 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "patch_window_check": (None, SELF),
     "patch_window_check_existing": (None, SELF),
     "occurrence_action": (None, OPERATE),
+    "runbook_run_start": (None, OPERATE),
+    "runbook_run_decide": (None, OPERATE),
     "operation_create": (None, OPERATE),
     "component_scale": (None, ADMIN),  # sets desired_instances: a change to the component (admin)
     "operation_cancel": (None, OPERATE),
