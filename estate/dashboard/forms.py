@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import forms
 
 from estate.core.choices import Severity
+from estate.core.fields import BIGINT_MAX
 from estate.core.findings import finding_kinds
 from estate.core.forms import StyledFormMixin
 
@@ -12,7 +13,7 @@ class FindingQuery(StyledFormMixin, forms.Form):
 
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False)
     kind = forms.ChoiceField(required=False)
-    component = forms.IntegerField(required=False, min_value=1)
+    component = forms.IntegerField(required=False, min_value=1, max_value=BIGINT_MAX)  # past it: a 400, not a 500
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

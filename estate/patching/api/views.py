@@ -70,9 +70,7 @@ def query_range(params) -> tuple[datetime, datetime]:
     bounds = []
     for name in ("start", "end"):
         raw = (params.get(name) or "").replace(" ", "+")
-        value = parse_datetime(raw) if raw else None
-        if value is None and len(raw) == 10:
-            value = parse_datetime(raw + "T00:00:00")
+        value = _parsed(raw) or (_parsed(raw + "T00:00:00") if len(raw) == 10 else None)
         if value is None:
             raise ValidationError({name: ["Give an ISO 8601 date or date-time."]})
         # In UTC: PostgreSQL refuses offsets past ±15:59 (+23:00 was a DataError, a 500).
@@ -80,6 +78,13 @@ def query_range(params) -> tuple[datetime, datetime]:
     if not bounds[0] < bounds[1] or bounds[1] - bounds[0] > MAX_RANGE:
         raise ValidationError({"end": ["The range ends after it starts and spans at most 400 days."]})
     return bounds[0], bounds[1]
+
+
+def _parsed(raw: str) -> datetime | None:
+    try:
+        return parse_datetime(raw)
+    except ValueError:  # well formed, but no such day or hour: 2026-13-45
+        return None
 
 
 def _in_range(value: datetime, name: str) -> datetime:
