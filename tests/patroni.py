@@ -7,9 +7,9 @@ down after, test failure or not. The `patroni_cluster` fixture shares one cluste
 import it into the module (`from tests.patroni import patroni_cluster  # noqa: F401`).
 
 PostgreSQL refuses to run as root, so when the tests run as root every process runs as the
-`postgres` user and the directory is owned by it. Patroni starts each postmaster in a session of
-its own (so that a signal to Patroni's group does not reach it): tear-down stops Patroni (which
-stops its PostgreSQL), then kills what is left by process group, the postmaster's included.
+`postgres` user and the directory is owned by it. Tear-down stops each Patroni's process group
+(Patroni stops its PostgreSQL on the way out), then any postmaster that outlived its Patroni (Patroni
+starts it in a session of its own, which no group signal reaches), then etcd.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def _postmaster_pid(node: PatroniNode) -> int | None:
     return None
 
 
-def _stop(processes: list[subprocess.Popen], postmasters: list[int]) -> None:
+def _stop(processes: list[subprocess.Popen]) -> None:
     """SIGTERM the processes' groups (Patroni stops its PostgreSQL on the way out), then SIGKILL what is left."""
     for process in processes:
         _kill_group(process.pid, signal.SIGTERM)
@@ -204,20 +204,43 @@ def _stop(processes: list[subprocess.Popen], postmasters: list[int]) -> None:
     for process in processes:
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=max(0.1, deadline - time.monotonic()))
-    # Patroni put each postmaster in a session (and group) of its own; a crashed Patroni leaves it.
-    for pid in [*[p.pid for p in processes], *postmasters]:
-        _kill_group(pid, signal.SIGKILL)
     for process in processes:
+        _kill_group(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(timeout=5)
 
 
+def _stop_postmaster(node: PatroniNode) -> None:
+    """A postmaster that outlived its Patroni (Patroni crashed or was killed): Patroni started it in a
+    session of its own, so no group signal reached it. Immediate shutdown (SIGQUIT), then SIGKILL."""
+    pid = _postmaster_pid(node)
+    if pid is None or not _serves(pid, node.data_dir):
+        return
+    for sig in (signal.SIGQUIT, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, sig)
+        deadline = time.monotonic() + 5
+        while _serves(pid, node.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.1)
+
+
+def _serves(pid: int, data_dir: Path) -> bool:
+    """Whether `pid` is (still) the postmaster of `data_dir`, not a stale pid the system gave to another process."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return str(data_dir).encode() in cmdline and state != "Z"
+
+
 def _stop_cluster(cluster: PatroniCluster, etcd: subprocess.Popen | None) -> None:
     """The nodes first, while etcd still answers (else Patroni retries its leader key before it exits)."""
-    postmasters = [pid for pid in map(_postmaster_pid, cluster.nodes) if pid]
-    _stop([n.process for n in cluster.nodes if n.process], postmasters)
+    _stop([n.process for n in cluster.nodes if n.process])
+    for node in cluster.nodes:
+        _stop_postmaster(node)
     if etcd:
-        _stop([etcd], [])
+        _stop([etcd])
 
 
 # --- waiting -------------------------------------------------------------------------------
