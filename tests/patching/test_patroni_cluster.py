@@ -96,6 +96,7 @@ def test_restarted_replica_comes_back_streaming(patroni_cluster, client):  # noq
 @pytest.mark.postgres
 def test_switchover_swaps_the_roles_and_the_old_leader_rejoins_as_a_replica(patroni_cluster, client):  # noqa: F811
     leader, replica = roles(client)
+    timeline = client.leader().timeline
     new_leader = client.switchover(leader, replica)
     assert new_leader.name == replica and client.leader().name == replica
     assert client.member(leader).role == "replica"
@@ -103,7 +104,9 @@ def test_switchover_swaps_the_roles_and_the_old_leader_rejoins_as_a_replica(patr
     sql(patroni_cluster, replica, "CREATE TABLE after_switchover AS SELECT 1 AS id")
     wait_caught_up(client, leader)
     assert sql(patroni_cluster, leader, "SELECT id FROM after_switchover", read_only=True) == [(1,)]
-    assert client.member(leader).timeline == client.member(replica).timeline == new_leader.timeline
+    # A promotion starts the next timeline; each member reports it within a loop of Patroni.
+    on_next = lambda: {m.timeline for m in client.members()} == {timeline + 1}  # noqa: E731
+    wait_for(on_next, timeout=CATCH_UP, what=f"both members on timeline {timeline + 1}")
 
 
 @pytest.mark.postgres
