@@ -225,23 +225,30 @@ class PatroniClient:
     def switchover(self, leader: str, candidate: str, *, timeout: float = SWITCHOVER_TIMEOUT) -> Member:
         """Hand the leadership from `leader` to `candidate` (POST /switchover), then wait until the
         candidate leads and the old leader runs as its replica. Returns the new leader.
-        Refusals (a name that is no member, a leader that does not lead) carry Patroni's reason."""
+        Refusals (a name that is no member, a leader that does not lead) carry Patroni's reason.
+        Asked again once the candidate leads (a worker that died mid-step asks again), it only waits."""
         _check_name(leader, "leader")
         _check_name(candidate, "candidate")
         if leader == candidate:
             raise PatroniError(f"switchover refused: the candidate {_shown(candidate)} is the leader itself")
         deadline = time.monotonic() + timeout
-        url = f"{self.leader().api_url}/switchover"
-        response = self._call("POST", url, json={"leader": leader, "candidate": candidate}, timeout=timeout)
+        current = self.leader()
+        if current.name != candidate:
+            self._post_switchover(current, leader, candidate, timeout=timeout)
+        what = f"{_shown(candidate)} to lead and {_shown(leader)} to follow it"
+        left = max(0.0, deadline - time.monotonic())
+        wait_for(lambda: self.switchover_done(leader, candidate), timeout=left, what=what)
+        return self.member(candidate)
+
+    def _post_switchover(self, current: Member, leader: str, candidate: str, *, timeout: float) -> None:
+        # Patroni answers once the candidate holds the leader lock (or it gave up: 503).
+        body = {"leader": leader, "candidate": candidate}
+        response = self._call("POST", f"{current.api_url}/switchover", json=body, timeout=timeout)
         if response.status_code != 200:
             raise PatroniError(
                 f"Patroni refused the switchover from {_shown(leader)} to {_shown(candidate)}: {_text(response)}",
                 status=response.status_code,
             )
-        what = f"{_shown(candidate)} to lead and {_shown(leader)} to follow it"
-        left = max(0.0, deadline - time.monotonic())
-        wait_for(lambda: self.switchover_done(leader, candidate), timeout=left, what=what)
-        return self.member(candidate)
 
     def switchover_done(self, leader: str, candidate: str) -> bool:
         """Whether `candidate` leads and the former `leader` is back as a running replica."""

@@ -107,6 +107,9 @@ def test_switchover_swaps_the_roles_and_the_old_leader_rejoins_as_a_replica(patr
     # A promotion starts the next timeline; each member reports it within a loop of Patroni.
     on_next = lambda: {m.timeline for m in client.members()} == {timeline + 1}  # noqa: E731
     wait_for(on_next, timeout=CATCH_UP, what=f"both members on timeline {timeline + 1}")
+    # Asked again (a worker that died mid-step asks again), it does not switch back.
+    assert client.switchover(leader, replica).name == replica
+    assert client.leader().name == replica and client.leader().timeline == timeline + 1
 
 
 @pytest.mark.postgres
