@@ -208,17 +208,27 @@ class _RegionReader:
     # --- Lambda and ECS ---------------------------------------------------------------------
 
     def _functions(self, tagged: dict[str, dict]) -> list[SeenComponent]:
-        """One component per function; its newest published version (else $LATEST) is the current image."""
+        """One component per function; the version its serving alias routes to (else its newest published
+        version, else $LATEST) is the current image."""
+        lam = self.client("lambda")
         versions: dict[str, list[dict]] = {}
-        for f in _pages(self.client("lambda"), "list_functions", "Functions", FunctionVersion="ALL"):
+        for f in _pages(lam, "list_functions", "Functions", FunctionVersion="ALL"):
             versions.setdefault(f["FunctionName"], []).append(f)
-        return [self._function(name, found, tagged) for name, found in versions.items()]
+        return [self._function(name, found, _aliases(lam, name, found), tagged) for name, found in versions.items()]
 
-    def _function(self, name: str, versions: list[dict], tagged: dict[str, dict]) -> SeenComponent:
-        published = [v for v in versions if v["Version"].isdigit()]
-        current = max(published, key=lambda v: int(v["Version"])) if published else versions[0]
+    def _function(self, name: str, versions: list[dict], aliases: dict[str, str], tagged: dict) -> SeenComponent:
+        published = {v["Version"]: v for v in versions if v["Version"].isdigit()}
+        serving = _serving_alias(aliases, published)
+        if serving:
+            current = published[aliases[serving]]
+        else:
+            current = published[max(published, key=int)] if published else versions[0]
         version = current["Version"] if published else f"latest-{current['CodeSha256'][:12]}"
         arn = current["FunctionArn"].rsplit(":", 1)[0] if published else current["FunctionArn"]
+        details = {"runtime": current.get("Runtime", "")}
+        if aliases:
+            details["aliases"] = ", ".join(f"{alias} → {target}" for alias, target in sorted(aliases.items()))
+            details["serving_alias"] = serving or "none: the newest published version is taken as current"
         return self.seen(
             arn,
             ObjectKind.LAMBDA,
@@ -229,7 +239,7 @@ class _RegionReader:
             provider=Provider.AWS,
             image=SeenImage(version, current["CodeSha256"]),
             instances=[SeenInstance(external_id=arn, image_version=version)],
-            details={"runtime": current.get("Runtime", "")},
+            details=details,
         )
 
     def _services(self) -> list[SeenComponent]:
@@ -359,6 +369,26 @@ class _RegionReader:
             engine=Engine.OTHER,
             details={"engine": "dynamodb"},
         )
+
+
+# The alias callers are sent to, when a function has several: the first of these names it has, else its only alias.
+SERVING_ALIASES = ("live", "prod", "production", "current", "stable")
+
+
+def _aliases(lam, name: str, versions: list[dict]) -> dict[str, str]:
+    """{alias: published version} of a function; one paginated call, only for functions with published versions
+    (an alias of $LATEST alone changes nothing)."""
+    if not any(v["Version"].isdigit() for v in versions):
+        return {}
+    return {a["Name"]: a["FunctionVersion"] for a in _pages(lam, "list_aliases", "Aliases", FunctionName=name)}
+
+
+def _serving_alias(aliases: dict[str, str], published: dict[str, dict]) -> str:
+    usable = {alias: target for alias, target in aliases.items() if target in published}
+    named = [alias for alias in SERVING_ALIASES if alias in usable]
+    if named:
+        return named[0]
+    return next(iter(usable)) if len(usable) == 1 else ""
 
 
 def _group_image(group: dict, members: list[dict]) -> str:
