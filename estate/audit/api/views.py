@@ -25,3 +25,4 @@ class AuditEventViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = AuditEventSerializer
     filterset_class = AuditEventFilterSet
     permission_classes = [CanViewAudit]
+    export_ndjson = True

@@ -53,6 +53,7 @@ class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
     serializer_class = serializers.ComponentSerializer
     filterset_class = ComponentFilterSet
     values_method_fields = ("managed_by",)  # reads the row's pk and the page's owners (get_serializer)
+    export_ndjson = True
 
     def get_queryset(self):
         return selectors.component_list().prefetch_related("depends_on")
@@ -94,6 +95,7 @@ class InstanceViewSet(ServiceModelViewSet):
     queryset = Instance.objects.select_related("component", "image")
     serializer_class = serializers.InstanceSerializer
     filterset_class = InstanceFilterSet
+    export_ndjson = True
 
     def perform_create(self, serializer):
         serializer.instance = services.instance_save(data=serializer.validated_data)

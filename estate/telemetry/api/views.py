@@ -175,6 +175,7 @@ class HealthChangeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     queryset = HealthChange.objects.select_related("instance")
     serializer_class = serializers.HealthChangeSerializer
     filterset_fields = ["component", "instance", "to_state"]
+    export_ndjson = True
 
 
 class ComponentTelemetryViewSet(
