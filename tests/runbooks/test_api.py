@@ -1,0 +1,97 @@
+"""The runbook API's wiring: refusals in the one error shape, naming the field and the reason."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from estate.runbooks.models import RunbookRun, RunbookTemplate
+from tests.conftest import token_client
+from tests.operations.conftest import run_to_end
+from tests.runbooks.conftest import open_occurrence, template
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_step_the_executor_cannot_do_is_refused_at_save_naming_the_step_and_its_actions(cluster, requester):
+    body = {
+        "name": "Reboot",
+        "executor": "command",
+        "steps": [{"type": "manual", "name": "drain"}, {"type": "action", "name": "reboot all", "action": "reboot"}],
+    }
+    response = token_client(requester).post("/api/v1/runbook-templates/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["steps"] == [
+        "Step 2 “reboot all”: the command executor cannot “reboot”; it can: fail, patch, switchover."
+    ]
+    assert not RunbookTemplate.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("step", "says"),
+    [
+        ({"type": "dance"}, "type must be one of action, gate, approval, manual, notify"),
+        ({"type": "gate", "name": "g", "conditions": []}, "a gate has 1 to 10 conditions"),
+        ({"type": "gate", "name": "g", "conditions": [{"kind": "lag", "max_seconds": -1}]}, "max_seconds is a number"),
+        ({"type": "action", "name": "a", "action": "patch", "timeout_seconds": 99999}, "timeout_seconds is a number"),
+        ({"type": "action", "name": "a", "action": "patch", "target": "everyone"}, "target must be one of"),
+    ],
+)
+def test_a_malformed_step_is_refused_naming_it(cluster, requester, step, says):
+    body = {"name": "Bad", "executor": "command", "steps": [step]}
+    response = token_client(requester).post("/api/v1/runbook-templates/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["errors"]["steps"][0].startswith("Step 1")
+    assert says in response.json()["errors"]["steps"][0]
+
+
+def test_a_run_outside_its_window_is_a_409_naming_the_occurrence(cluster, members, requester):
+    occurrence = open_occurrence(members[:1], starts_in=timedelta(days=1))
+    template([{"type": "manual", "name": "look"}], window=occurrence.window)
+    response = token_client(requester).post("/api/v1/runbook-runs/", {"occurrence": occurrence.key}, format="json")
+    assert response.status_code == 409
+    assert "only inside its window" in response.json()["errors"]["occurrence"][0]
+    assert not RunbookRun.objects.exists()
+
+
+def test_start_then_approve_by_another_operator(cluster, members, requester, approver):
+    occurrence = open_occurrence(members[:1])
+    template([{"type": "approval", "name": "go?"}], window=occurrence.window)
+    started = token_client(requester).post("/api/v1/runbook-runs/", {"occurrence": occurrence.key}, format="json")
+    assert started.status_code == 202, started.content
+    run = RunbookRun.objects.get(pk=started.json()["id"])
+    run_to_end(run.operation)
+
+    decide = f"/api/v1/runbook-runs/{run.pk}/decide/"
+    refused = token_client(requester).post(decide, {"step": 1, "decision": "approve"}, format="json")
+    assert refused.status_code == 403
+    assert "requester" in refused.json()["detail"] or "another operator must approve" in refused.json()["detail"]
+
+    approved = token_client(approver).post(decide, {"step": 1, "decision": "approve"}, format="json")
+    assert approved.status_code == 202
+    assert approved.json()["steps"][0]["state"] == "done"
+    assert approved.json()["steps"][0]["decided_by"] == "approver"
+    assert run_to_end(run.operation).state == "succeeded"
+
+
+def test_a_decision_on_a_step_not_waiting_is_a_409(cluster, members, requester, approver):
+    occurrence = open_occurrence(members[:1])
+    run_id = (
+        token_client(requester)
+        .post(
+            "/api/v1/runbook-runs/",
+            {
+                "occurrence": occurrence.key,
+                "template": template([{"type": "manual", "name": "a"}, {"type": "manual", "name": "b"}]).pk,
+            },
+            format="json",
+        )  # fmt: skip
+        .json()["id"]
+    )
+    run_to_end(RunbookRun.objects.get(pk=run_id).operation)
+    response = token_client(approver).post(
+        f"/api/v1/runbook-runs/{run_id}/decide/", {"step": 2, "decision": "tick"}, format="json"
+    )
+    assert response.status_code == 409
+    assert "is not waiting for a person" in response.json()["errors"]["step"][0]
