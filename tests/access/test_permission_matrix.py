@@ -33,7 +33,8 @@ from estate.outbox import services as outbox_services
 from estate.outbox.choices import MessageState
 from estate.outbox.models import OutboxMessage
 from estate.patching import selectors as patching_selectors
-from estate.patching.models import ChangeFreeze
+from estate.patching.deadlines import VendorAction, proposals_refresh, vendor_deadlines_replace
+from estate.patching.models import ChangeFreeze, Deadline
 from estate.patching.services import feed_token_create, occurrence_materialise
 from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowRunbook
 from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule
@@ -101,6 +102,7 @@ API_RULES: dict[tuple[str, str], str] = {
     ("DELETE", "/api/v1/patch-windows/{id}/"): OPERATE,
     ("POST", "/api/v1/patch-windows/{id}/pause/"): OPERATE,
     ("POST", "/api/v1/patch-windows/{id}/resume/"): OPERATE,
+    ("POST", "/api/v1/deadlines/{id}/accept/"): OPERATE,
     ("POST", "/api/v1/operations/"): OPERATE,
     ("POST", "/api/v1/operations/{id}/cancel/"): OPERATE,
     ("POST", "/api/v1/operations/{id}/resume/"): OPERATE,
@@ -198,6 +200,7 @@ def world(settings) -> World:
         **_discovery(),
     }  # fmt: skip
     ids.update(_runbooks(team_b, window, database, occurrence, other_database))
+    ids["deadlines"] = _deadline(database)
     ids["audit"] = AuditEvent.objects.order_by("pk").values_list("pk", flat=True).first()
     window_body = {"title": "Matrix", "components": [other_database.pk], "start": _future(30), "duration": "01:00:00",
                    "time_zone": "UTC", "change_kind": "minor_version"}  # fmt: skip
@@ -218,6 +221,15 @@ def world(settings) -> World:
         clients[f"{scope} token"] = _bearer(api_token(admin, scope))
     clients["telemetry agent token"] = _bearer(IngestTokenFactory().raw)
     return World(ids=ids, bodies=bodies, clients=clients, feed_key=feed_key)
+
+
+def _deadline(database) -> int:
+    """A pending RDS action on the team's database, with its proposal searched (accept has a window to save)."""
+    action = VendorAction(source="rds", action="system-update", auto_applied_after=timezone.now() + timedelta(days=30))
+    vendor_deadlines_replace(read={database.pk: [action]}, sources=["rds"])
+    deadline = Deadline.objects.get(component=database)
+    proposals_refresh([deadline])
+    return deadline.pk
 
 
 def _discovery() -> dict[str, int]:
@@ -349,6 +361,7 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "patch_window_edit": (OPERATE, OPERATE),
     "patch_window_pause": (None, OPERATE),
     "patch_window_delete": (None, OPERATE),
+    "deadline_accept": (None, OPERATE),
     "patch_window_check": (None, SELF),
     "patch_window_check_existing": (None, SELF),
     "occurrence_action": (None, OPERATE),
@@ -390,7 +403,8 @@ def _page_url(route: str, world: World) -> str:
         return url.replace("<str:key>", world.feed_key)
     url = url.replace("<str:action>", "skip").replace("<str:key>", str(ids["occurrences"]))
     resource = {"components": "components", "windows": "patch-windows", "operations": "operations",
-                "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox", "log-rules": "log-rules"}  # fmt: skip
+                "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox", "log-rules": "log-rules",
+                "deadlines": "deadlines"}  # fmt: skip
     if "<int:pk>" in url:
         segment = next(s for s in reversed(url.split("<int:pk>")[0].strip("/").split("/")) if s in resource)
         url = url.replace("<int:pk>", str(ids[resource[segment]]))

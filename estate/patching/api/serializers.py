@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
@@ -225,6 +226,12 @@ class CalendarStateSerializer(serializers.Serializer):
     )
 
 
+class ProposalSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    time_zone = serializers.CharField()
+
+
 class DeadlineSerializer(serializers.ModelSerializer):
     """A deadline set by others and its proposal (the window accept would save; null when none was found)."""
 
@@ -239,6 +246,7 @@ class DeadlineSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
+    @extend_schema_field(ProposalSerializer(allow_null=True))
     def get_proposal(self, deadline: Deadline) -> dict | None:
         if deadline.proposed_start is None or deadline.window_id:
             return None

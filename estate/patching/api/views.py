@@ -422,8 +422,8 @@ class DeadlineViewSet(viewsets.ReadOnlyModelViewSet):
         responses={201: serializers.PatchWindowSerializer, 409: OpenApiResponse(description="Already accepted, no "
                    "proposal, or the slot now conflicts: the reason in detail.")},
     )  # fmt: skip
-    @action(detail=True, methods=["post"])
-    def accept(self, request, pk=None):
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def accept(self, request, pk=None):  # planning a window: patch windows' permission, not deadlines' own
         if not request.user.has_perm("patching.add_patchwindow"):
             self.permission_denied(request, message="You may not plan patch windows.")
         deadline = self.get_object()
