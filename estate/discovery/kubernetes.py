@@ -259,6 +259,7 @@ class _Workloads:
     def _stateful_set(self, s: dict) -> SeenComponent:
         """A bastion: it holds state (its volume claims outlive its pods), patched in place, not replaced."""
         spec = s.get("spec") or {}
+        claims = spec.get("volumeClaimTemplates") or []
         image = _first_image(spec.get("template", {}).get("spec", {}))
         engine = _engine(image)
         replicas = spec.get("replicas", 1)
@@ -269,14 +270,14 @@ class _Workloads:
             mode=Mode.BASTION,
             holds_state=True,
             engine=engine,
-            engine_version=_tag(image) if engine != Engine.OTHER else "",
+            engine_version=_engine_version(image, engine),
             role=ClusterRole.STANDALONE if replicas == 1 else "",
             instances=[_instance(p, None) for p in self.owned(s, "StatefulSet")],
             details={
                 "namespace": s["metadata"].get("namespace", ""),
                 "image": image,
                 "replicas": replicas,
-                "volume_claims": [v["metadata"]["name"] for v in spec.get("volumeClaimTemplates") or []],
+                "volume_claims": [(c.get("metadata") or {}).get("name", "") for c in claims],
             },
         )
 
@@ -373,6 +374,12 @@ def _timestamp(value: str | None) -> datetime | None:
         return datetime.fromisoformat(value) if value else None
     except ValueError:
         return None
+
+
+def _engine_version(image: str, engine: str) -> str:
+    """The tag of a known engine's image (postgres:16.2 → 16.2); nothing when it says no version."""
+    tag = _tag(image)
+    return "" if engine == Engine.OTHER or tag == "latest" else tag
 
 
 def _engine(image: str) -> str:
