@@ -5,6 +5,7 @@ PostgreSQL 15 nodes under Debian's `patroni`, in a temporary directory, on free 
 it yields a PatroniCluster (the REST URLs, the PostgreSQL ports, a DSN per node) and tears everything
 down after, test failure or not. The `patroni_cluster` fixture shares one cluster per test module:
 import it into the module (`from tests.patroni import patroni_cluster  # noqa: F401`).
+`cluster.replay_held(replica)` makes a replica lag for as long as a test needs (for gates).
 
 PostgreSQL refuses to run as root, so when the tests run as root every process runs as the
 `postgres` user and the directory is owned by it. Tear-down stops each Patroni's process group
@@ -26,6 +27,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psycopg
 import pytest
 import requests
 import yaml
@@ -51,6 +53,7 @@ PG_PARAMETERS = {
     # Throw-away data: speed over durability. synchronous_commit stays on: an asynchronous commit is
     # not yet in the WAL the leader reports as written, so a replica would look caught up before it is.
     "fsync": "off",
+    "max_standby_streaming_delay": -1,  # a replica's query that holds replay holds it (replay_held)
     "full_page_writes": "off",
 }
 
@@ -97,9 +100,33 @@ class PatroniCluster:
                 return requests.get(f"{url}/cluster", timeout=2).json()
         return {"members": []}
 
+    def leader_name(self) -> str:
+        return next(m["name"] for m in self.view()["members"] if m["role"] == "leader")
+
+    @contextlib.contextmanager
+    def replay_held(self, name: str) -> Iterator[None]:
+        """Hold the replica's replay behind a query of its own, the way a long report on a replica does:
+        the replica keeps receiving WAL but replays nothing past the leader's ACCESS EXCLUSIVE lock,
+        so its lag grows while the leader writes. Released on the way out, test failure or not.
+        (Pausing replay with pg_wal_replay_pause() does not hold: Patroni resumes it within a loop.)"""
+        leader = self.node(self.leader_name())
+        _sql(leader.dsn, "CREATE TABLE IF NOT EXISTS replay_hold (id int)")
+        replica = self.node(name)
+        _wait(lambda: _sql(replica.dsn, "SELECT to_regclass('replay_hold')")[0][0], 10, "replay_hold on the replica")
+        with psycopg.connect(replica.dsn) as report:  # a transaction: it keeps its lock until closed
+            report.execute("SELECT count(*) FROM replay_hold")
+            _sql(leader.dsn, "BEGIN; LOCK TABLE replay_hold IN ACCESS EXCLUSIVE MODE; COMMIT")
+            yield
+
     def wait_until_healthy(self, timeout: float = START_TIMEOUT) -> tuple[str, str]:
         """Wait until one node leads and every other streams from it; (leader, replica) names."""
         return _wait(lambda: _leader_and_streaming_replica(self), timeout, "a leader and a streaming replica", self)
+
+
+def _sql(dsn: str, statement: str) -> list[tuple]:
+    with psycopg.connect(dsn, autocommit=True) as connection:
+        cursor = connection.execute(statement)
+        return cursor.fetchall() if cursor.description else []
 
 
 # --- start and stop ------------------------------------------------------------------------

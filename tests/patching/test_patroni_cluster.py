@@ -84,6 +84,21 @@ def test_rows_written_on_the_leader_are_read_on_the_replica_once_it_caught_up(pa
 
 
 @pytest.mark.postgres
+def test_lag_grows_while_a_query_holds_the_replicas_replay_and_falls_to_zero_after(patroni_cluster, client):  # noqa: F811
+    leader, replica = roles(client)
+    sql(patroni_cluster, leader, "CREATE TABLE IF NOT EXISTS ticks (at timestamptz)")
+    sql(patroni_cluster, leader, "INSERT INTO ticks VALUES (now())")
+    wait_caught_up(client, replica)  # it has replayed a transaction: its replay time is known
+    with patroni_cluster.replay_held(replica):
+        sql(patroni_cluster, leader, "INSERT INTO ticks VALUES (now())")
+        lagging = lambda: client.replication_lag_seconds(replica) >= 1.0  # noqa: E731
+        wait_for(lagging, timeout=CATCH_UP, what=f"{replica} to lag a second behind")
+        assert client.replication_lag_seconds(leader) == 0.0
+    wait_caught_up(client, replica)
+    assert sql(patroni_cluster, replica, "SELECT count(*) FROM ticks", read_only=True) == [(2,)]
+
+
+@pytest.mark.postgres
 def test_restarted_replica_comes_back_streaming(patroni_cluster, client):  # noqa: F811
     replica = roles(client)[1]
     started = client.status(replica)["postmaster_start_time"]
