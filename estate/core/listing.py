@@ -268,7 +268,7 @@ class ValuesListMixin:
     """
 
     values_method_fields: tuple[str, ...] = ()
-    export_ndjson = False  # ?format=ndjson streams every matching row (docs/api.md)
+    export_ndjson = False  # ?format=ndjson streams every matching row (README, "The REST API")
 
     def perform_content_negotiation(self, request, force=False):
         if self._exporting(request):
