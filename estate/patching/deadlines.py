@@ -318,15 +318,10 @@ def proposals_refresh(deadlines: Iterable[Deadline], *, now: datetime | None = N
     return count
 
 
-def stale_deadlines(*, now: datetime | None = None, limit: int = 200) -> QuerySet:
-    """Open deadlines whose proposal was never searched or has passed; the periodic task's batch."""
-    now = now or timezone.now()
-    never = Q(proposed_start__isnull=True, proposal_note="")
-    return (
-        Deadline.objects.filter(window__isnull=True)
-        .filter(never | Q(proposed_start__lte=now) | Q(proposal_note__gt=""))
-        .select_related("component")[:limit]
-    )
+def stale_deadlines(*, limit: int = 500) -> QuerySet:
+    """The periodic task's batch: every open deadline, soonest first (a window or freeze saved since may have
+    taken its slot; accepting re-checks anyway, this keeps what pages show close to the truth)."""
+    return Deadline.objects.filter(window__isnull=True).select_related("component").order_by("due", "pk")[:limit]
 
 
 # --- accepting ---------------------------------------------------------------------------------------
@@ -373,6 +368,8 @@ def deadline_accept(*, deadline_id: int, actor=None) -> PatchWindow:
             changes={"window": [None, window.pk]},
             message=f"Accepted the proposed window {window.start:%Y-%m-%d %H:%M} UTC for {deadline}.",
         )
+        # The component's other deadlines may have proposed the very slot just taken: search them again.
+        proposals_refresh(deadline.component.deadlines.filter(window__isnull=True).select_related("component"))
     return window
 
 
@@ -407,7 +404,7 @@ def deadlines_refresh(*, now: datetime | None = None) -> dict[str, int]:
     """The periodic pass: end-of-life rows for today, then the proposals never searched or gone stale."""
     now = now or timezone.now()
     eol = eol_deadlines_refresh(now=now)
-    return {"end_of_life": eol, "proposals": proposals_refresh(stale_deadlines(now=now), now=now)}
+    return {"end_of_life": eol, "proposals": proposals_refresh(stale_deadlines(), now=now)}
 
 
 def proposals_search_later() -> None:
