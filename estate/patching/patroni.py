@@ -30,17 +30,20 @@ should rather call the non-blocking checks (switchover_done, is_streaming) and r
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import requests
+import urllib3
 
 from estate.core import outbound
 
 MAX_URLS = 16
 MAX_NAME = 255
+MAX_BODY = 1024 * 1024  # a cluster view of a few members is a few KiB
 READ_TIMEOUT = 5.0  # seconds for a status read; commands get their own timeout
 CONNECT_TIMEOUT = 3.0
 POLL_SECONDS = 0.5
@@ -94,6 +97,20 @@ class Member:
         )
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A Patroni answer, read whole up to MAX_BODY bytes."""
+
+    status: int
+    body: bytes
+
+    @property
+    def text(self) -> str:
+        """The body as one short line for a message (Patroni answers commands in plain words)."""
+        text = " ".join(self.body.decode("utf-8", "replace").split())[:300]
+        return text or f"HTTP {self.status}"
+
+
 def wait_for(condition: Callable[[], object], *, timeout: float, what: str):
     """Poll `condition` until it returns something true and return that; PatroniTimeout after `timeout` s.
     A PatroniError inside counts as "not yet" (a node restarting does not answer); the last one is told."""
@@ -130,28 +147,32 @@ class PatroniClient:
 
     # --- HTTP ----------------------------------------------------------------------------------
 
-    def _call(self, method: str, url: str, *, timeout: float = READ_TIMEOUT, **kwargs) -> requests.Response:
+    def _call(self, method: str, url: str, *, timeout: float = READ_TIMEOUT, **kwargs) -> Answer:
         """One request through the outbound guard; transport failures become PatroniError."""
         # Reads may be retried on a dropped connection; a command never is (a switchover sent twice
         # could switch back).
         retries = outbound.retry(total=1, statuses=()) if method == "GET" else 0
         try:
-            return outbound.request(
-                method, url, retries=retries, auth=self.auth, timeout=(CONNECT_TIMEOUT, timeout), **kwargs
-            )
+            with outbound.request(
+                method, url, retries=retries, auth=self.auth, timeout=(CONNECT_TIMEOUT, timeout), stream=True, **kwargs
+            ) as response:
+                body = response.raw.read(MAX_BODY + 1, decode_content=True)
         except outbound.OutboundRefused as exc:
             raise PatroniError(f"{url}: {exc}") from exc
-        except requests.ReadTimeout as exc:
+        except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
             raise PatroniTimeout(f"Patroni at {url} did not answer within {timeout:g} s") from exc
-        except (outbound.OutboundUnresolved, requests.RequestException) as exc:
+        except (outbound.OutboundUnresolved, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise PatroniError(f"Patroni at {url} could not be reached: {exc}") from exc
+        if len(body) > MAX_BODY:
+            raise PatroniError(f"Patroni at {url} answered more than {MAX_BODY // 1024} KiB")
+        return Answer(response.status_code, body)
 
     def _json(self, url: str) -> dict:
-        response = self._call("GET", url)
-        if response.status_code != 200:
-            raise PatroniError(_answered(url, response), status=response.status_code)
+        answer = self._call("GET", url)
+        if answer.status != 200:
+            raise PatroniError(f"Patroni at {url} answered HTTP {answer.status}: {answer.text}", status=answer.status)
         try:
-            body = response.json()
+            body = json.loads(answer.body)
         except ValueError as exc:
             raise PatroniError(f"Patroni at {url} answered something that is not JSON") from exc
         if not isinstance(body, dict):
@@ -244,10 +265,10 @@ class PatroniClient:
         # Patroni answers once the candidate holds the leader lock (or it gave up: 503).
         body = {"leader": leader, "candidate": candidate}
         response = self._call("POST", f"{current.api_url}/switchover", json=body, timeout=timeout)
-        if response.status_code != 200:
+        if response.status != 200:
             raise PatroniError(
-                f"Patroni refused the switchover from {_shown(leader)} to {_shown(candidate)}: {_text(response)}",
-                status=response.status_code,
+                f"Patroni refused the switchover from {_shown(leader)} to {_shown(candidate)}: {response.text}",
+                status=response.status,
             )
 
     def switchover_done(self, leader: str, candidate: str) -> bool:
@@ -264,10 +285,8 @@ class PatroniClient:
         deadline = time.monotonic() + timeout
         url = f"{self.member(name).api_url}/restart"
         response = self._call("POST", url, json={}, timeout=timeout)
-        if response.status_code != 200:
-            raise PatroniError(
-                f"Patroni could not restart {_shown(name)}: {_text(response)}", status=response.status_code
-            )
+        if response.status != 200:
+            raise PatroniError(f"Patroni could not restart {_shown(name)}: {response.text}", status=response.status)
         left = max(0.0, deadline - time.monotonic())
         wait_for(lambda: self.member(name).state == "running", timeout=left, what=f"{_shown(name)} to run")
 
@@ -277,14 +296,5 @@ def _check_name(name: object, field: str) -> None:
         raise PatroniError(f"{field}: a member name of 1 to {MAX_NAME} characters is required")
 
 
-def _shown(name: str) -> str:
-    return repr(name[:80])
-
-
-def _text(response: requests.Response) -> str:
-    text = " ".join(response.text.split())[:300]
-    return text or f"HTTP {response.status_code}"
-
-
-def _answered(url: str, response: requests.Response) -> str:
-    return f"Patroni at {url} answered HTTP {response.status_code}: {_text(response)}"
+def _shown(name: object) -> str:
+    return repr(str(name)[:80])

@@ -7,6 +7,7 @@ does not produce (a 503, a hang, a body that is not JSON) come from a stand-in o
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -159,10 +160,11 @@ def stand_in():
         def _answer(self, status: int, body: str, delay: float = 0.0):
             time.sleep(delay)
             payload = body.encode()
-            self.send_response(status)
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # a client that gave up
+                self.send_response(status)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
 
         def do_GET(self):
             url = f"http://127.0.0.1:{self.server.server_port}/patroni"
@@ -202,7 +204,7 @@ def test_a_node_that_does_not_answer_in_time_is_a_timeout(stand_in):
         client.restart("node2", timeout=0.5)
 
 
-def test_an_error_page_or_a_body_that_is_not_json_is_named(stand_in):
+def test_an_error_page_a_body_that_is_not_json_or_one_too_big_is_named(stand_in):
     client, answers = stand_in
     answers["/cluster"] = (503, "<html>Service Unavailable</html>", 0.0)
     with pytest.raises(PatroniError, match=r"answered HTTP 503: <html>Service Unavailable</html>") as failed:
@@ -210,4 +212,7 @@ def test_an_error_page_or_a_body_that_is_not_json_is_named(stand_in):
     assert "no Patroni member answered" in failed.value.reason
     answers["/cluster"] = (200, "not json", 0.0)
     with pytest.raises(PatroniError, match="answered something that is not JSON"):
+        client.members()
+    answers["/cluster"] = (200, " " * (1024 * 1024 + 1), 0.0)
+    with pytest.raises(PatroniError, match="answered more than 1024 KiB"):
         client.members()
