@@ -38,6 +38,7 @@ PATRONI = shutil.which("patroni")
 ETCD = shutil.which("etcd")
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 SCOPE = "estate-test"
+REST_AUTH = ("estate", "patroni-test")  # Patroni asks it for commands (POST), as it should in production
 START_TIMEOUT = 45  # seconds; start-up usually takes under 15
 # Small timings make elections, switchovers and rejoins quick: Patroni wants
 # loop_wait + 2 * retry_timeout <= ttl.
@@ -81,6 +82,7 @@ class PatroniCluster:
 
     etcd_url: str
     nodes: list[PatroniNode] = field(default_factory=list)
+    auth: tuple[str, str] = REST_AUTH  # the REST API's user and password for commands
 
     @property
     def rest_urls(self) -> list[str]:
@@ -169,7 +171,11 @@ def _node_config(node: PatroniNode, etcd_url: str) -> dict:
         "scope": SCOPE,
         "name": node.name,
         "log": {"level": "WARNING"},
-        "restapi": {"listen": rest, "connect_address": rest},
+        "restapi": {
+            "listen": rest,
+            "connect_address": rest,
+            "authentication": {"username": REST_AUTH[0], "password": REST_AUTH[1]},
+        },
         "etcd3": {"hosts": [etcd_url.removeprefix("http://")], "protocol": "http"},
         "bootstrap": {
             "dcs": {**DCS, "postgresql": {"use_pg_rewind": True, "parameters": PG_PARAMETERS}},

@@ -267,7 +267,8 @@ class PatroniClient:
         response = self._call("POST", f"{current.api_url}/switchover", json=body, timeout=timeout)
         if response.status != 200:
             raise PatroniError(
-                f"Patroni refused the switchover from {_shown(leader)} to {_shown(candidate)}: {response.text}",
+                f"Patroni refused the switchover from {_shown(leader)} to {_shown(candidate)} "
+                f"(HTTP {response.status}): {response.text}",
                 status=response.status,
             )
 
@@ -286,7 +287,10 @@ class PatroniClient:
         url = f"{self.member(name).api_url}/restart"
         response = self._call("POST", url, json={}, timeout=timeout)
         if response.status != 200:
-            raise PatroniError(f"Patroni could not restart {_shown(name)}: {response.text}", status=response.status)
+            raise PatroniError(
+                f"Patroni could not restart {_shown(name)} (HTTP {response.status}): {response.text}",
+                status=response.status,
+            )
         left = max(0.0, deadline - time.monotonic())
         wait_for(lambda: self.member(name).state == "running", timeout=left, what=f"{_shown(name)} to run")
 

@@ -31,7 +31,7 @@ def loopback_allowed(settings):
 
 @pytest.fixture
 def client(patroni_cluster: PatroniCluster) -> PatroniClient:  # noqa: F811
-    return PatroniClient(patroni_cluster.rest_urls)
+    return PatroniClient(patroni_cluster.rest_urls, auth=patroni_cluster.auth)
 
 
 def sql(cluster: PatroniCluster, node: str, statement: str, *, read_only: bool = False):
@@ -129,11 +129,17 @@ def test_switchover_swaps_the_roles_and_the_old_leader_rejoins_as_a_replica(patr
 
 
 @pytest.mark.postgres
-def test_switchover_to_an_unknown_member_is_refused_with_patronis_reason(client):
-    leader, _ = roles(client)
-    with pytest.raises(PatroniError, match="candidate does not exists") as refused:
+def test_switchover_to_an_unknown_member_or_without_credentials_is_refused_with_patronis_reason(
+    patroni_cluster,  # noqa: F811
+    client,
+):
+    leader, replica = roles(client)
+    with pytest.raises(PatroniError, match=r"to 'node9' \(HTTP 412\): candidate does not exists") as refused:
         client.switchover(leader, "node9")
     assert refused.value.status == 412
+    anonymous = PatroniClient(patroni_cluster.rest_urls)
+    with pytest.raises(PatroniError, match=r"\(HTTP 401\): no auth header received"):
+        anonymous.switchover(leader, replica)
     with pytest.raises(PatroniError, match="the candidate 'node1' is the leader itself"):
         client.switchover("node1", "node1")
     assert client.leader().name == leader
@@ -192,7 +198,7 @@ def test_an_unknown_lag_is_none_and_a_cluster_without_leader_says_so(stand_in):
 def test_a_failed_restart_carries_patronis_answer_and_status(stand_in):
     client, answers = stand_in
     answers["/restart"] = (503, "restart failed", 0.0)
-    with pytest.raises(PatroniError, match="Patroni could not restart 'node2': restart failed") as failed:
+    with pytest.raises(PatroniError, match=r"Patroni could not restart 'node2' \(HTTP 503\): restart failed") as failed:
         client.restart("node2")
     assert failed.value.status == 503
 
