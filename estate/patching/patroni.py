@@ -1,6 +1,6 @@
 """A small client of Patroni's REST API: what a runbook needs to patch a PostgreSQL cluster under Patroni.
 
-    client = PatroniClient(["http://10.0.0.5:8008", "http://10.0.0.6:8008"])
+    client = PatroniClient(["http://10.0.0.5:8008", "http://10.0.0.6:8008"], auth=("estate", password))
     client.members()                    # [Member(name="pg-1", role="leader", ...), ...] from GET /cluster
     client.leader()                     # the Member that leads now
     client.restart("pg-2")              # POST /restart on pg-2: "patch a node" restarts its PostgreSQL
@@ -10,7 +10,8 @@
 
 The URLs are the REST endpoints of the cluster's members (Patroni's restapi.connect_address); the
 cluster view is read from the first that answers, so one node down does not blind the client. A
-member's own calls (restart, version, lag) go to the api_url Patroni advertises for it. Every call
+member's own calls (restart, version, lag) go to the api_url Patroni advertises for it. `auth` is
+the user and password of Patroni's restapi.authentication, which Patroni asks for commands. Every call
 goes through estate.core.outbound: loopback, link-local and metadata addresses are refused unless
 OUTBOUND_ALLOWED_NETWORKS allows them (tests allow 127.0.0.1/32).
 
