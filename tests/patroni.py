@@ -5,7 +5,8 @@ PostgreSQL 15 nodes under Debian's `patroni`, in a temporary directory, on free 
 it yields a PatroniCluster (the REST URLs, the PostgreSQL ports, a DSN per node) and tears everything
 down after, test failure or not. The `patroni_cluster` fixture shares one cluster per test module:
 import it into the module (`from tests.patroni import patroni_cluster  # noqa: F401`).
-`cluster.replay_held(replica)` makes a replica lag for as long as a test needs (for gates).
+`cluster.replay_held(replica)` makes a replica lag for as long as a test needs (for gates). A failed
+start-up shows the cluster view and each node's log; KEEP_PATRONI_DIR=1 keeps the directory after.
 
 PostgreSQL refuses to run as root, so when the tests run as root every process runs as the
 `postgres` user and the directory is owned by it. Tear-down stops each Patroni's process group
