@@ -84,17 +84,17 @@ class Turn:
     def begin(self, step: RunStep) -> None:
         """Pending → running, with its idempotency key, committed before anything is asked of anyone."""
         if timezone.now() >= self.occurrence.end:
-            self.ask(step, f"{step}: the window ended at {self.occurrence.end:%Y-%m-%d %H:%M} UTC; nothing is "
+            self.ask(step, f"{said(step)}: the window ended at {self.occurrence.end:%Y-%m-%d %H:%M} UTC; nothing is "
                            "started after it. Skip the step, retry it, or abort the run.")  # fmt: skip
         step.state, step.started_at = StepState.RUNNING, timezone.now()
         step.idempotency_key = f"run{self.op.pk}-s{step.position}"
         self.save(step, "state", "started_at", "idempotency_key")
-        log_step(self.op, f"Step {step}: started.")
+        log_step(self.op, f"{said(step)}: started.")
 
     def done(self, step: RunStep, message: str = "") -> None:
         step.state, step.finished_at, step.question = StepState.DONE, timezone.now(), ""
         self.save(step, "state", "finished_at", "question", "detail")
-        log_step(self.op, message or f"Step {step}: done.")
+        log_step(self.op, message or f"{said(step)}: done.")
 
     def ask(self, step: RunStep, question: str) -> None:
         step.state, step.question = StepState.ASKING, question[:1000]
@@ -123,11 +123,11 @@ class Turn:
                 answer = self.executor.act(spec["action"], node, spec["params"], f"{step.idempotency_key}-{node}"[:80],
                                            timeout=spec["timeout_seconds"])  # fmt: skip
             except ExecutorError as exc:
-                self.ask(step, f"{step}: {exc}")
+                self.ask(step, f"{said(step)}: {exc}")
             detail["done_nodes"].append(node)
             detail.setdefault("answers", {})[node] = answer
             self.save(step, "detail")
-            log_step(self.op, f"Step {step}: {spec['action']} on {node} done.")
+            log_step(self.op, f"{said(step)}: {spec['action']} on {node} done.")
         self.done(step)
 
     def nodes(self, target: str, step: RunStep) -> list[str]:
@@ -139,7 +139,7 @@ class Turn:
         primary = [m.name for m in members if m.role == "primary"]
         chosen = {Target.REPLICAS: replicas, Target.PRIMARY: primary, Target.MEMBERS: replicas + primary}[target]
         if not chosen:
-            self.ask(step, f"{step}: the executor reports no {target} (members: "
+            self.ask(step, f"{said(step)}: the executor reports no {target} (members: "
                            f"{', '.join(f'{m.name} ({m.role})' for m in members) or 'none'}).")  # fmt: skip
         return chosen
 
@@ -153,24 +153,24 @@ class Turn:
         if not failing:
             held_since = detail["held_since"] = detail.get("held_since") or now
             if now - held_since >= spec["hold_seconds"]:
-                return self.done(step, f"Step {step}: held for {spec['hold_seconds']:g} s.")
+                return self.done(step, f"{said(step)}: held for {spec['hold_seconds']:g} s.")
             wait = spec["hold_seconds"] - (now - held_since)
         else:
             detail["held_since"] = None
             if now >= deadline:
-                self.ask(step, f"{step}: did not hold within {spec['timeout_seconds']:g} s: "
+                self.ask(step, f"{said(step)}: did not hold within {spec['timeout_seconds']:g} s: "
                                + "; ".join(c["text"] for c in failing) + ". Retry, skip or abort.")  # fmt: skip
             wait = deadline - now
         step.state = StepState.WAITING
         self.save(step, "state", "detail")
-        raise Snooze(min(settings.RUNBOOK_GATE_POLL_SECONDS, max(wait, 0.01)), f"Step {step}: waiting")
+        raise Snooze(min(settings.RUNBOOK_GATE_POLL_SECONDS, max(wait, 0.01)), f"{said(step)}: waiting")
 
     def approval(self, step: RunStep) -> None:
         who = self.op.requested_by.get_username() if self.op.requested_by else "the requester"
-        self.ask(step, f"{step}: waiting for an operator other than {who} to approve.")
+        self.ask(step, f"{said(step)}: waiting for an operator other than {who} to approve.")
 
     def manual(self, step: RunStep) -> None:
-        self.ask(step, f"{step}: a person does this and marks it done.")
+        self.ask(step, f"{said(step)}: a person does this and marks it done.")
 
     def notify(self, step: RunStep) -> None:
         from estate.notifications.services import absolute, notify
@@ -180,7 +180,7 @@ class Turn:
             notify(event="runbook_notice", key=f"run{self.op.pk}-step{step.position}",
                    subject=f"{self.occurrence.window.title}: {step.name}", text=text,
                    component_ids=self.component_ids(), link=absolute(self.occurrence_url()))  # fmt: skip
-            self.done(step, f"Step {step}: told the owners: {text}")
+            self.done(step, f"{said(step)}: told the owners: {text}")
 
     # --- facts, versions and the occurrence --------------------------------------------------
     def facts(self, key: str) -> list[Member]:
@@ -248,6 +248,11 @@ class Turn:
         done = RunStep.objects.filter(run=self.run, state=StepState.DONE).count()
         self.r.finish(OperationState.CANCELLED, level=StepLevel.WARNING,
                       message=f"Aborted after {done} step(s) done; the rest were not started.")  # fmt: skip
+
+
+def said(step: RunStep) -> str:
+    """How the log and the questions name a step: Step 3 “approve the switchover”."""
+    return f"Step {step.position + 1} “{step.name}”"
 
 
 def cluster_component_ids(window) -> list[int]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from estate.access import scope
 from estate.operations.models import OperationStep
+from estate.patching.choices import OccurrenceStatus
 from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowRunbook
 
 LOG_LINES = 40
@@ -30,7 +31,9 @@ def console(occurrence, user) -> dict:
         "attached": attached.template if attached else None,
         "templates": list(RunbookTemplate.objects.order_by("name").values_list("pk", "name")[:100]),
         "legacy_steps": len(occurrence.window.runbook or []),
-        "may_start": user.has_perm("operations.add_operation") and scope.allows(user, occurrence.window),
+        "may_start": occurrence.status in (OccurrenceStatus.PLANNED, OccurrenceStatus.IN_PROGRESS)
+        and user.has_perm("operations.add_operation")
+        and scope.allows(user, occurrence.window),
     }
     if run is None:
         return context

@@ -129,16 +129,16 @@ def run_decide(*, run: RunbookRun, position: int, decision: str, user) -> Runboo
         _check_decision(step, decision, user, operation)
         _apply(step, decision, user)
         audit_record(action=AuditAction.CHANGE, obj=operation, changes={"step": [step.position + 1, decision]},
-                     message=f"{Decision(decision).label}: step {step}")  # fmt: skip
-        log_step(operation, f"Step {step}: {Decision(decision).label.lower()} by {user}.")
+                     message=f"{Decision(decision).label}: step {step.position + 1} “{step.name}”")  # fmt: skip
+        log_step(operation, f"Step {step.position + 1} “{step.name}”: {Decision(decision).label.lower()} by {user}.")
         operation_resume(operation=operation, user=user)
     return run
 
 
 def _check_decision(step: RunStep, decision: str, user, operation: Operation) -> None:
     if operation.state != OperationState.PAUSED or step.state != StepState.ASKING:
-        raise _refuse(f"Step {step} is not waiting for a person (it is {step.get_state_display().lower()}).",
-                      "step", status=409)  # fmt: skip
+        state = step.get_state_display().lower()
+        raise _refuse(f"Step {step.position + 1} is not waiting for a person (it is {state}).", "step", status=409)
     if step.type not in ALLOWED[decision]:
         why = " An approval is given, never skipped: abort the run instead." if step.type == StepType.APPROVAL else ""
         raise _refuse(f"A {step.get_type_display().lower()} step cannot be answered with {decision}.{why}", "decision")
