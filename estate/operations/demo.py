@@ -1,6 +1,6 @@
 """The demo estate's operations: every immutable component driven by the sandbox, policies on, some history.
 
-Run after load_demo_estate(); safe to run again.
+Run after load_demo_inventory(); safe to run again.
 """
 
 from __future__ import annotations

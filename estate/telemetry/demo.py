@@ -1,5 +1,5 @@
 """Demo telemetry: 24 hours of metrics and fresh, late, silent and dead heartbeats, so the demo
-estate shows every health state. Run after load_demo_estate(); safe to run again.
+estate shows every health state. Run after load_demo_inventory(); safe to run again.
 
 Without a shipper the heartbeats age: after a few minutes the beat task marks the demo down,
 as it would a real estate whose telemetry stopped. Run `manage.py load_demo` again to refresh.

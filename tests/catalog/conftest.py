@@ -21,6 +21,7 @@ def inventory_counts() -> dict[str, int]:
     return counts | {"audit": AuditEvent.objects.count()}
 
 
+SHOP = "tests/catalog/shop"  # a small complete catalog: one folder, one file
 HEAD = "apiVersion: estate/v1\nkind: Catalog\n"
 
 BASE = (

@@ -13,14 +13,14 @@ from estate.catalog.models import CatalogApply
 from estate.catalog.services import catalog_apply, catalog_plan
 from estate.catalog.spec import parse, read_path
 from estate.inventory.models import Cluster, Component, Environment, Image, Instance
-from tests.catalog.conftest import HEAD, catalog_of, inventory_counts
+from tests.catalog.conftest import HEAD, SHOP, catalog_of, inventory_counts
 from tests.factories import ImmutableComponentFactory
 
 pytestmark = pytest.mark.django_db
 
 
 def test_example_catalog_applies_and_then_plans_unchanged():
-    plan = catalog_apply(catalog=parse(read_path("examples/catalog")))
+    plan = catalog_apply(catalog=parse(read_path(SHOP)))
     assert plan.summary() == {"create": 21, "update": 0, "unchanged": 0, "prune": 0}
     db = Component.objects.get(slug="shop-db-1")
     assert (db.mode, db.holds_state, db.cluster.slug, db.role) == ("bastion", True, "shop-pg", "primary")
@@ -33,12 +33,12 @@ def test_example_catalog_applies_and_then_plans_unchanged():
         "shop-db-1",
         "session-cache",
     }
-    again = catalog_plan(catalog=parse(read_path("examples/catalog")))
+    again = catalog_plan(catalog=parse(read_path(SHOP)))
     assert again.summary() == {"create": 0, "update": 0, "unchanged": 21, "prune": 0}
 
 
 def test_export_then_apply_on_an_empty_database_then_export_gives_the_same_bytes():
-    catalog_apply(catalog=parse(read_path("examples/catalog")))
+    catalog_apply(catalog=parse(read_path(SHOP)))
     ImmutableComponentFactory(slug="odd-one", name="Odd: one", description="multi\nline ünïcode")
     first = export_yaml()
     for model in (Instance, Component, Cluster, Environment):
@@ -169,7 +169,7 @@ def test_components_csv_round_trips_and_leaves_columns_it_lacks_as_they_are(base
 
 
 def test_instances_csv_imports_and_exports():
-    catalog_apply(catalog=parse(read_path("examples/catalog")))
+    catalog_apply(catalog=parse(read_path(SHOP)))
     csv_text = export_csv("instances")
     assert csv_text.splitlines()[0] == "component,external_id,state,address,zone,image"
     added = csv_text + "production/cart-api,i-0abc,running,10.0.3.4,eu-west-1c,\n"

@@ -10,7 +10,7 @@ from django.core.management import CommandError, call_command
 
 from estate.audit.models import AuditEvent
 from estate.inventory.models import Component
-from tests.catalog.conftest import BASE, inventory_counts
+from tests.catalog.conftest import BASE, SHOP, inventory_counts
 
 pytestmark = pytest.mark.django_db
 
@@ -32,13 +32,13 @@ def test_plan_prints_the_diff_and_writes_nothing(tmp_path):
 
 
 def test_apply_a_folder_then_change_shows_before_and_after(tmp_path):
-    run("apply", "examples/catalog")
+    run("apply", SHOP)
     assert Component.objects.count() == 7
     assert AuditEvent.objects.filter(actor="catalog:estate.yaml").exists()
     folder = tmp_path / "catalog"
     folder.mkdir()
     (folder / "estate.yaml").write_text(
-        Path("examples/catalog/estate.yaml").read_text().replace("desiredInstances: 4", "desiredInstances: 6")
+        Path("tests/catalog/shop/estate.yaml").read_text().replace("desiredInstances: 4", "desiredInstances: 6")
     )
     out = run("plan", str(folder))
     assert "~ component production/cart-api: update\n    desiredInstances: 4 → 6\n" in out
@@ -73,6 +73,6 @@ def test_a_missing_path_is_a_clear_error():
 
 
 def test_export_yaml_and_csv():
-    run("apply", "examples/catalog")
+    run("apply", SHOP)
     assert run("export").startswith("# Estate catalog (estate/v1), exported.")
     assert run("export", "--format", "csv", "--kind", "instances").startswith("component,external_id,state")

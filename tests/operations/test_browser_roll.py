@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from estate.inventory.demo import load_demo_estate
+from estate.catalog.demo import load_demo_inventory
 from estate.inventory.models import Component
 from estate.operations import services
 from estate.operations.demo import load_demo_operations
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture
 def site(live_server, transactional_db, monkeypatch) -> str:
-    load_demo_estate()
+    load_demo_inventory()
     load_demo_operations()
     UserFactory(username="roller", is_staff=True, is_superuser=True)
     # The test plays the worker, so that the page is seen queued first and then updating by itself.

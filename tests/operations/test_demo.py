@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from estate.inventory.demo import load_demo_estate
+from estate.catalog.demo import load_demo_inventory
 from estate.operations import services
 from estate.operations.choices import OperationKind, OperationState
 from estate.operations.demo import load_demo_operations
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 
 def test_demo_components_are_simulated_with_policies_on_and_history():
-    load_demo_estate()
+    load_demo_inventory()
     count = load_demo_operations()
     assert load_demo_operations() == count  # safe to run again
     assert RemediationPolicy.objects.filter(replace_tainted=True).count() == count
@@ -23,7 +23,7 @@ def test_demo_components_are_simulated_with_policies_on_and_history():
 
 
 def test_a_demo_component_rolls_with_the_sandbox(monkeypatch):
-    load_demo_estate()
+    load_demo_inventory()
     load_demo_operations()
     policy = RemediationPolicy.objects.filter(
         component__slug="search-api", component__environment__slug="staging"
@@ -39,7 +39,7 @@ def test_a_demo_component_rolls_with_the_sandbox(monkeypatch):
 def test_demo_shows_a_breaker_open_and_a_rebuild_policy_that_disabled_itself():
     from estate.core.findings import finding_counts
 
-    load_demo_estate()
+    load_demo_inventory()
     load_demo_operations()
     counts = finding_counts()
     assert counts["remediation-circuit-open"] == 1 and counts["rebuild-policy-disabled"] == 1
@@ -51,7 +51,7 @@ def test_the_demo_auth_api_with_a_down_instance_rolls_and_replaces_the_down_one_
     from estate.inventory.choices import Health
     from estate.operations.models import Replacement
 
-    load_demo_estate()
+    load_demo_inventory()
     load_demo_operations()
     component = Operation._meta.get_field("component").related_model.objects.get(
         slug="auth-api", environment__slug="production"

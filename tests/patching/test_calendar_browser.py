@@ -13,7 +13,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from estate.inventory.demo import load_demo_estate
+from estate.catalog.demo import load_demo_inventory
 from estate.inventory.models import Component
 from estate.patching.demo import load_demo_patching
 from estate.patching.models import Occurrence, PatchWindow
@@ -26,7 +26,7 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 @pytest.fixture
 def demo_estate(transactional_db):
     # The inventory and patching parts of the demo, and its login (not the other apps' parts).
-    load_demo_estate()
+    load_demo_inventory()
     load_demo_patching()
     get_user_model().objects.create_superuser(settings.DEMO_USERNAME, password=settings.DEMO_PASSWORD)
 

@@ -8,8 +8,8 @@ import pytest
 
 from estate.access import roles
 from estate.access.models import AccessScope, ApiToken
+from estate.catalog.demo import load_demo_inventory
 from estate.core.findings import finding_counts
-from estate.inventory.demo import load_demo_estate
 from estate.patching.demo import load_demo_patching
 from estate.patching.models import ChangeFreeze, FeedToken, PatchWindow
 from tests.conftest import user_with_role
@@ -163,7 +163,7 @@ def test_feed_token_create_and_revoke_from_the_calendar(now, admin_client):
 
 
 def test_demo_plans_windows_a_freeze_and_one_conflict(db):
-    load_demo_estate()
+    load_demo_inventory()
     assert load_demo_patching() == 13
     assert ChangeFreeze.objects.count() == 1
     assert finding_counts(kind="patch-window-conflict") == {"patch-window-conflict": 1}

@@ -4,8 +4,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from estate.access import roles
+from estate.catalog.demo import load_demo_inventory
 from estate.discovery.demo import load_demo_discovery
-from estate.inventory.demo import load_demo_estate
 from estate.inventory.models import Team
 from estate.operations.demo import load_demo_operations
 from estate.patching.demo import load_demo_patching
@@ -17,8 +17,8 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args, **options):
-        # Each app adds its part of the demo on top of the inventory, lowest app first.
-        count = load_demo_estate()
+        # The inventory from the example catalog, then each app adds its part on top, lowest app first.
+        count = load_demo_inventory()
         load_demo_patching()
         load_demo_telemetry()
         load_demo_operations()
