@@ -25,7 +25,7 @@ def test_a_step_the_executor_cannot_do_is_refused_at_save_naming_the_step_and_it
     assert response.json()["errors"]["steps"] == [
         "Step 2 “reboot all”: the command executor cannot “reboot”; it can: fail, patch, switchover."
     ]
-    assert not RunbookTemplate.objects.exists()
+    assert not RunbookTemplate.objects.filter(name="Reboot").exists()
 
 
 @pytest.mark.parametrize(

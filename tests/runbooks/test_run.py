@@ -14,7 +14,7 @@ from estate.operations.choices import OperationState
 from estate.patching.choices import OccurrenceStatus
 from estate.runbooks import services
 from estate.runbooks.choices import StepState
-from estate.runbooks.models import RunStep
+from estate.runbooks.models import RunbookTemplate, RunStep
 from tests.operations.conftest import run_to_end
 from tests.runbooks.conftest import open_occurrence, template
 
@@ -115,7 +115,8 @@ def test_a_run_outside_its_window_is_refused(cluster, members, requester, starts
     assert not RunStep.objects.exists()
 
 
-def test_a_gate_that_does_not_hold_pauses_and_asks_then_skip_goes_on(cluster, members, requester, approver):
+def test_a_gate_that_does_not_hold_pauses_and_asks_then_skip_goes_on(cluster, members, requester, approver, settings):
+    settings.RUNBOOK_GATE_POLL_SECONDS = 5  # fewer looks (the clock is moved, not waited for)
     primary = {"name": "db-1", "role": "primary", "engine_version": "16.3", "lag_seconds": 0}
     cluster.write(members=[primary, {**primary, "name": "db-2", "role": "replica", "lag_seconds": 30}])
     occurrence = open_occurrence(members[:1])
@@ -193,3 +194,10 @@ def test_cluster_members_on_different_versions_are_a_finding(members):
     assert total == 2
     assert {f.obj.name for f in findings} == {"db-1", "db-2"}
     assert "db-2 runs 16.4; other members of cluster pg-main run another version." in [f.message for f in findings]
+
+
+def test_the_shipped_patroni_runbook_is_valid_and_orders_replicas_before_the_switchover():
+    shipped = RunbookTemplate.objects.get(name="PostgreSQL under Patroni")
+    shipped.full_clean()
+    actions = [(s["action"], s["target"]) for s in shipped.steps if s["type"] == "action"]
+    assert actions == [("restart", "replicas"), ("switchover", "primary"), ("restart", "replicas")]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from estate.runbooks.executors.base import Executor, ExecutorError, ExecutorTimeout, Member
 from estate.runbooks.executors.command import CommandExecutor
+from estate.runbooks.executors.patroni import PatroniExecutor
 from estate.runbooks.executors.webhook import WebhookExecutor
 
 EXECUTORS: dict[str, type[Executor]] = {
     CommandExecutor.name: CommandExecutor,
+    PatroniExecutor.name: PatroniExecutor,
     WebhookExecutor.name: WebhookExecutor,
 }
 
