@@ -37,6 +37,7 @@ urlpatterns = [
     path("", include("estate.audit.urls")),
     path("", include("estate.access.urls")),
     path("", include("estate.catalog.urls")),
+    path("", include("estate.discovery.urls")),
 ]
 
 # An /api/ URL no route matches answers JSON in the one error shape, not the HTML page.

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from estate.access import roles
+from estate.access import roles, scope
 
-MANAGE_REFUSED = "Managing discovery sources needs the admin role."
+MANAGE_REFUSED = "Managing discovery sources needs the admin role over the whole estate: a source writes across it."
 
 
 def may_read(user) -> bool:
@@ -12,6 +12,6 @@ def may_read(user) -> bool:
 
 
 def may_manage(user) -> bool:
-    """Admins; an admin limited to some teams or systems is refused by the write guard, since a
-    source writes across the whole estate."""
-    return roles.has_role(user) and roles.role_of(user) == roles.ADMIN
+    """Admins whose access is not limited to some teams or systems, since a source writes across the
+    whole estate (asked here, not only by the write guard: a sync request writes no source row)."""
+    return roles.has_role(user) and roles.role_of(user) == roles.ADMIN and scope.scope_of(user) is None

@@ -23,17 +23,12 @@ from estate.core.services import field_values, guard_write, validated_save
 from estate.discovery.choices import ObjectKind
 from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.discovery.observed import EVERYWHERE, SeenComponent, SeenImage, SeenInstance
+from estate.discovery.ownership import managed_fields
 from estate.inventory.choices import LIVE_INSTANCE_STATES, InstanceState, Mode
 from estate.inventory.models import Cluster, Component, Environment, Image, Instance, System, Team
 from estate.patching import deadlines
 from estate.patching.choices import DeadlineSource
 
-# What a source decides about a component it found; the rest (description, heartbeat, tags,
-# dependencies) is the people's. Slug and environment are its natural key, set once at creation.
-COMPONENT_FIELDS = (
-    "name", "category", "mode", "holds_state", "managed", "provider", "engine", "engine_version",
-    "desired_instances", "team", "system", "cluster", "role",
-)  # fmt: skip
 INSTANCE_FIELDS = ("state", "address", "zone", "image")
 RELATIONS = ("environment", "team", "system", "cluster", "current_image", "component", "image")
 MAX_MESSAGES = 200
@@ -54,7 +49,10 @@ class SyncReport:
 
     def as_dict(self) -> dict:
         names = ("created", "updated", "unchanged", "gone", "errors")
-        return {kind: {n: counts[n] for n in names} for kind, counts in self.counts.items()}
+        report = {kind: {n: counts[n] for n in names} for kind, counts in self.counts.items()}
+        if detached := self.counts["component"]["detached"]:  # only where people detached something
+            report["component"]["detached"] = detached
+        return report
 
 
 def _reason(reason) -> str:
@@ -102,17 +100,20 @@ class SyncWriter:
         self.report = SyncReport()
         self.events = []
         self.images: dict[tuple[int, str], Image] = {}
+        # Only these columns are written on a component it already holds: a person's concurrent edit
+        # of any other column survives the sync (inventory/ownership.py refuses edits of these).
+        self.managed = managed_fields(source)
 
     def write(self, seen: list[SeenComponent], read_regions: list[str]) -> SyncReport:
-        seen = self._unique(seen)
-        self._seen_keys = {s.key for s in seen} | {f"{s.key}#{i.external_id}" for s in seen for i in s.instances}
-        self._seen_details = {s.key: s.details for s in seen}
         records = {
             r.key: r
             for r in DiscoveredObject.objects.filter(source=self.source)
             .select_related("component", "instance")
             .select_for_update(of=("self",))
         }
+        seen = self._leave_detached(self._unique(seen), records)
+        self._seen_keys = {s.key for s in seen} | {f"{s.key}#{i.external_id}" for s in seen for i in s.instances}
+        self._seen_details = {s.key: s.details for s in seen}
         refs = _References(self, seen)
         components = self._components(seen, records, refs)
         self._instances(seen, components, records)
@@ -131,6 +132,16 @@ class SyncWriter:
                 kept.append(s)
         return kept
 
+    def _leave_detached(self, seen: list[SeenComponent], records: dict) -> list[SeenComponent]:
+        """Drop what people detached (components and their instances) from both sides: the source
+        leaves it alone, neither changed nor gone, and the run counts it as detached."""
+        detached = {key for key, r in records.items() if r.detached_at is not None}
+        for key in detached:
+            del records[key]
+        kept = [s for s in seen if s.key not in detached]
+        self.report.counts["component"]["detached"] += len(seen) - len(kept)
+        return kept
+
     # --- components ---------------------------------------------------------------------
 
     def _components(self, seen, records, refs) -> dict[str, Component]:
@@ -142,7 +153,7 @@ class SyncWriter:
         self._ensure_images(seen, components)
         changed = self._change_components(known, records, refs, components)
         self._set_new_images(fresh, created)
-        self._save_changed(Component, list(changed.values()) + list(created.values()), COMPONENT_FIELDS)
+        self._save_changed(Component, list(changed.values()) + list(created.values()), self.managed)
         self._events_for_created(created.values())
         self._records_for(created, fresh, records)
         return {key: c for key, c in components.items() if c.pk}
@@ -188,7 +199,7 @@ class SyncWriter:
             record, component = records[s.key], components[s.key]
             before = field_values(component)
             values = self._values(s, refs) | {"current_image": self._image_of(component, s)}
-            for name, value in values.items():
+            for name, value in ((n, v) for n, v in values.items() if n in self.managed):
                 setattr(component, name, value)
             after = field_values(component)
             changes = diff(before, after)
@@ -219,7 +230,7 @@ class SyncWriter:
             return
         for row in rows:
             row.updated_at = self.now
-        names = [*fields, "updated_at"] + (["current_image"] if model is Component else [])
+        names = [*fields, "updated_at"]
         model.objects.bulk_update(rows, names, batch_size=500)
 
     def _events_for_created(self, created) -> None:

@@ -9,6 +9,7 @@ from estate.inventory.models import (
     Component,
     Image,
 )
+from estate.inventory.ownership import owner_of
 
 GENERAL_FIELDS = (
     "name", "slug", "description", "environment", "system", "team", "tags", "category",
@@ -38,6 +39,19 @@ class ComponentForm(StyledFormMixin, forms.ModelForm):
             self.fields["depends_on"].queryset = self.fields["depends_on"].queryset.exclude(pk=self.instance.pk)
         else:
             self.fields["current_image"].queryset = Image.objects.none()
+        self._disable_managed_fields()
+
+    def _disable_managed_fields(self) -> None:
+        """A source's fields are shown, not edited: the service refuses them anyway (ownership.py)."""
+        self.owner = owner_of(self.instance)
+        for name in sorted(self.owner.fields & self.fields.keys()) if self.owner else ():
+            self.fields[name].disabled = True
+            self.fields[name].help_text = self.owner.refusal()
+            self.fields[name].widget.attrs["data-managed"] = self.owner.name
+
+    def edited_data(self) -> dict:
+        """cleaned_data without the disabled fields, which only repeat the row as it was loaded."""
+        return {name: value for name, value in self.cleaned_data.items() if not self.fields[name].disabled}
 
     def general_fields(self) -> list:
         return [self[name] for name in GENERAL_FIELDS]

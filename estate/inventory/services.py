@@ -11,6 +11,7 @@ from django.utils import timezone
 from estate.core.errors import ApplicationError
 from estate.core.services import assign, validated_save
 from estate.inventory.models import Component, Image, Instance
+from estate.inventory.ownership import hold_managed_fields
 
 
 def _check_dependencies(component: Component, depends_on) -> None:
@@ -27,6 +28,8 @@ def component_create(*, data: dict[str, Any]) -> Component:
 
 @transaction.atomic
 def component_update(*, component: Component, data: dict[str, Any]) -> Component:
+    """A person's edit (form, API, catalog): a field a source manages is refused unless detached."""
+    hold_managed_fields(component, data)
     m2m = assign(component, data)
     _check_dependencies(component, m2m.get("depends_on", []))
     return validated_save(component, m2m=m2m)

@@ -77,7 +77,7 @@ def _save_form(request, form: ComponentForm, save) -> Component | None:
     if not form.is_valid():
         return None
     try:
-        return save(form.cleaned_data)
+        return save(form.edited_data())
     except ValidationError as exc:
         form.add_error(None, exc)
         return None

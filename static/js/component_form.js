@@ -10,7 +10,7 @@
       var inactive = mode !== "" && group.getAttribute("data-mode-group") !== mode;
       group.classList.toggle("is-inactive", inactive);
       group.querySelectorAll("input, select, textarea").forEach(function (field) {
-        field.disabled = inactive;
+        field.disabled = inactive || field.hasAttribute("data-managed");  // a source's field stays shut
       });
     });
   }

@@ -24,7 +24,7 @@ from rest_framework.test import APIClient
 from estate.access import roles
 from estate.access.models import AccessScope, AccessScopeTeam, ApiToken
 from estate.audit.models import AuditEvent
-from estate.discovery.models import DiscoverySource, SyncRun
+from estate.discovery.models import DiscoveredObject, DiscoverySource, SyncRun
 from estate.inventory.models import System, Team
 from estate.notifications.models import NotificationRoute
 from estate.operations import services as operation_services
@@ -197,7 +197,7 @@ def world(settings) -> World:
             name="team-b", team=team_b, channel="email", emails="b@example.com", events=["operation_failed"]
         ).pk,
         "outbox": _failed_message().pk,
-        **_discovery(),
+        **_discovery(team_b),
     }  # fmt: skip
     ids.update(_runbooks(team_b, window, database, occurrence, other_database))
     ids["deadlines"] = _deadline(database)
@@ -232,10 +232,19 @@ def _deadline(database) -> int:
     return deadline.pk
 
 
-def _discovery() -> dict[str, int]:
-    """A source and one run of it (nothing is read from AWS: a sync asked for is only queued)."""
+def _discovery(team) -> dict[str, int]:
+    """A source, one run of it and a component it found (nothing is read from AWS: a sync asked for is
+    only queued)."""
     source = DiscoverySource.objects.create(name="matrix-aws", kind="aws", regions=["eu-west-1"])
-    return {"discovery/sources": source.pk, "discovery/runs": SyncRun.objects.create(source=source).pk}
+    component = make_component(instances=1, team=team)
+    record = DiscoveredObject.objects.create(
+        source=source, key="matrix", kind="asg", component=component, last_seen_at=timezone.now()
+    )
+    return {
+        "discovery/sources": source.pk,
+        "discovery/runs": SyncRun.objects.create(source=source).pk,
+        "discovery/objects": record.pk,
+    }
 
 
 def _runbooks(team, window, database, occurrence, other_database) -> dict[str, int]:
@@ -290,9 +299,13 @@ def _bearer(secret: str) -> APIClient:
 NESTED = ("discovery",)  # resources one level down: /api/v1/discovery/sources/{id}/
 
 
-def _path(template: str, ids: dict) -> str:
+def _resource(template: str) -> str:
     parts = template.removeprefix("/api/v1/").split("/")
-    resource = "/".join(parts[:2]) if parts[0] in NESTED else parts[0]
+    return "/".join(parts[:2]) if parts[0] in NESTED else parts[0]
+
+
+def _path(template: str, ids: dict) -> str:
+    resource = _resource(template)
     if "{id}" not in template:
         return template
     assert resource in ids, f"{template}: add an object of this resource to the matrix's world"
@@ -372,6 +385,8 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "operation_cancel": (None, OPERATE),
     "operation_resume": (None, OPERATE),
     "outbox_retry": (None, OPERATE),
+    "discovery_sync": (None, ADMIN),  # as the API's sync: admins, a source writes estate-wide
+    "discovery_detach": (None, ADMIN),  # an edit of the component: who may edit it
     "catalog_page": (READ, SELF),  # reading a plan writes nothing
     "catalog_confirm": (None, ADMIN),
     "feed_token_create": (None, SELF),
@@ -404,7 +419,7 @@ def _page_url(route: str, world: World) -> str:
     url = url.replace("<str:action>", "skip").replace("<str:key>", str(ids["occurrences"]))
     resource = {"components": "components", "windows": "patch-windows", "operations": "operations",
                 "feeds": "feed-tokens", "tokens": "tokens", "outbox": "outbox", "log-rules": "log-rules",
-                "deadlines": "deadlines"}  # fmt: skip
+                "sources": "discovery/sources", "runs": "discovery/runs", "deadlines": "deadlines"}  # fmt: skip
     if "<int:pk>" in url:
         segment = next(s for s in reversed(url.split("<int:pk>")[0].strip("/").split("/")) if s in resource)
         url = url.replace("<int:pk>", str(ids[resource[segment]]))
@@ -532,7 +547,7 @@ def test_a_scope_emptied_behind_the_services_back_refuses_every_write(world):
     for method, template in schema_operations():
         if method not in WRITES or api_rule(method, template) in PERSONAL_RULES:
             continue
-        if "{id}" in template and template.removeprefix("/api/v1/").split("/")[0] not in world.ids:
+        if "{id}" in template and _resource(template) not in world.ids:
             continue  # test_api_operation insists the world has one
         body = world.bodies.get((method, template)) or _valid_body(api, method, template, world)
         response = _attempt(api, method, _path(template, world.ids), body)

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from estate.discovery.models import DiscoverySource, SyncRun
+from estate.discovery.models import DiscoveredObject, DiscoverySource, SyncRun
+from estate.discovery.ownership import managed_fields
 
 
 class DiscoverySourceSerializer(serializers.ModelSerializer):
@@ -30,3 +31,25 @@ class SyncRunSerializer(serializers.ModelSerializer):
             "region_errors", "messages",
         ]  # fmt: skip
         read_only_fields = fields
+
+
+class DiscoveredObjectSerializer(serializers.ModelSerializer):
+    """Where a component or instance came from; a component's managed fields until it is detached."""
+
+    source = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    detached_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    managed_fields = serializers.SerializerMethodField()
+
+    class Meta:
+        model = DiscoveredObject
+        fields = [
+            "id", "source", "key", "kind", "region", "account", "component", "instance", "details",
+            "first_seen_at", "last_seen_at", "gone_since", "detached_at", "detached_by", "managed_fields",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_managed_fields(self, record: DiscoveredObject) -> list[str]:
+        """Refused to hand edits; empty for an instance and once detached."""
+        if record.component_id is None or record.detached_at is not None:
+            return []
+        return list(managed_fields(record.source))

@@ -7,9 +7,13 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from estate.core.viewsets import ServiceModelViewSet
-from estate.discovery import rules, services
-from estate.discovery.api.serializers import DiscoverySourceSerializer, SyncRunSerializer
-from estate.discovery.models import DiscoverySource, SyncRun
+from estate.discovery import ownership, rules, services
+from estate.discovery.api.serializers import (
+    DiscoveredObjectSerializer,
+    DiscoverySourceSerializer,
+    SyncRunSerializer,
+)
+from estate.discovery.models import DiscoveredObject, DiscoverySource, SyncRun
 
 
 class CanRead(permissions.BasePermission):
@@ -57,3 +61,29 @@ class SyncRunViewSet(viewsets.ReadOnlyModelViewSet):
     serializer_class = SyncRunSerializer
     permission_classes = [CanRead]
     filterset_fields = ["source", "state"]
+
+
+class MayDetach(permissions.BasePermission):
+    """Reading is the inventory's readers'; detaching is editing the component (its scope is asked
+    by the service's write guard)."""
+
+    def has_permission(self, request, view) -> bool:
+        if request.method in permissions.SAFE_METHODS:
+            return rules.may_read(request.user)
+        return rules.may_read(request.user) and request.user.has_perm("inventory.change_component")
+
+
+class DiscoveredObjectViewSet(viewsets.ReadOnlyModelViewSet):
+    """What the sources found: each component's and instance's source, last seen, gone, detached."""
+
+    queryset = DiscoveredObject.objects.select_related("source", "detached_by")
+    serializer_class = DiscoveredObjectSerializer
+    permission_classes = [MayDetach]
+    filterset_fields = ["source", "kind", "component", "instance"]
+
+    @extend_schema(request=None, responses={200: DiscoveredObjectSerializer})
+    @action(detail=True, methods=["post"])
+    def detach(self, request, pk=None):
+        """Make the component hand-managed again: its source leaves it (and its instances) alone."""
+        record = ownership.component_detach(record=self.get_object(), user=request.user)
+        return Response(DiscoveredObjectSerializer(record).data)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
@@ -16,6 +17,7 @@ from estate.inventory.models import (
     Tag,
     Team,
 )
+from estate.inventory.ownership import owner_of
 
 
 def _slug_field(model, **kwargs) -> SlugRelatedField:
@@ -74,6 +76,13 @@ class ClusterSerializer(ModelSerializer):
         ]
 
 
+class ManagedBySerializer(serializers.Serializer):
+    owner = serializers.CharField(help_text='Who writes these fields, e.g. "discovery:aws-prod".')
+    managed_fields = serializers.ListField(child=serializers.CharField(), help_text="Refused to hand edits.")
+    hint = serializers.CharField(help_text="How to take them back.")
+    detach_url = serializers.CharField(help_text="POST here to make the component hand-managed again.")
+
+
 class ComponentSerializer(ModelSerializer):
     environment = _slug_field(Environment)
     system = _slug_field(System, required=False, allow_null=True)
@@ -87,6 +96,9 @@ class ComponentSerializer(ModelSerializer):
     )
     instance_count = serializers.IntegerField(read_only=True)
     tainted_count = serializers.IntegerField(read_only=True)
+    managed_by = serializers.SerializerMethodField(
+        help_text="The source that owns some of the fields (a hand edit of them is a 400), or null."
+    )
 
     class Meta:
         model = Component
@@ -97,11 +109,20 @@ class ComponentSerializer(ModelSerializer):
             "ssh_enabled", "config_management_enabled",
             "engine", "engine_version", "cluster", "role", "patch_cadence_days", "expected_failover_seconds",
             "health", "health_reason", "health_changed_at",
-            "instance_count", "tainted_count", "created_at", "updated_at",
+            "instance_count", "tainted_count", "managed_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["health", "health_reason", "health_changed_at"]
         # The model's full_clean() in the service checks uniqueness and every rule.
         validators = []
+
+    @extend_schema_field(ManagedBySerializer(allow_null=True))
+    def get_managed_by(self, component: Component) -> dict | None:
+        owners = self.context.get("field_owners")  # the viewset reads a page's owners in one query
+        owner = owners.get(component.pk) if owners is not None else owner_of(component)
+        if owner is None:
+            return None
+        fields = sorted(owner.fields)
+        return {"owner": owner.name, "managed_fields": fields, "hint": owner.hint, "detach_url": owner.detach_url}
 
     def validate(self, attrs: dict) -> dict:
         if self.instance is None and "mode" not in attrs:

@@ -19,6 +19,7 @@ from estate.inventory.models import (
     Tag,
     Team,
 )
+from estate.inventory.ownership import field_owners
 
 
 class TeamViewSet(ServiceModelViewSet):
@@ -57,6 +58,14 @@ class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
 
     def get_queryset(self):
         return selectors.component_list().prefetch_related("depends_on")
+
+    def get_serializer(self, *args, **kwargs):
+        shown = args[0] if args else kwargs.get("instance")
+        if shown is not None:  # a page or one row: who owns their fields, in one query
+            rows = list(shown) if kwargs.get("many") else [shown]  # a queryset is read once, then cached
+            owners = field_owners([getattr(row, "pk", None) for row in rows])
+            kwargs["context"] = {**self.get_serializer_context(), "field_owners": owners}
+        return super().get_serializer(*args, **kwargs)
 
     def perform_bulk_create(self, serializer):
         return services.component_bulk_create(items=serializer.validated_data)

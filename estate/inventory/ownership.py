@@ -1,0 +1,75 @@
+"""Fields of a component that a source owns (discovery), refused to hand edits: one rule, asked by
+the service every edit goes through (the form and the API only show it).
+
+Inventory imports no higher app, so an owner registers a lookup from its AppConfig.ready(), the way
+finding kinds and page panels do. A lookup is set-based: one query for a whole page of components.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ValidationError
+
+from estate.inventory.models import Component
+
+
+@dataclass(frozen=True)
+class FieldOwner:
+    """Who writes some fields of a component ("discovery:aws-prod") and how a person takes them back."""
+
+    name: str
+    fields: frozenset[str]
+    hint: str = "detach it to edit"
+    detach_url: str = ""  # the API's address that makes the component hand-managed again
+
+    def refusal(self) -> str:
+        return f"Managed by {self.name}; {self.hint}."
+
+
+OwnerLookup = Callable[[Collection[int]], dict[int, FieldOwner]]
+_lookups: list[OwnerLookup] = []
+
+
+def register_field_owner(lookup: OwnerLookup) -> None:
+    if lookup not in _lookups:
+        _lookups.append(lookup)
+
+
+def field_owners(component_ids: Collection[int]) -> dict[int, FieldOwner]:
+    """{component id: its owner} for the components some source manages; one query per owner kind."""
+    ids = [pk for pk in component_ids if pk]
+    owners: dict[int, FieldOwner] = {}
+    for lookup in _lookups if ids else ():
+        for pk, owner in lookup(ids).items():
+            owners.setdefault(pk, owner)
+    return owners
+
+
+def owner_of(component: Component) -> FieldOwner | None:
+    return field_owners([component.pk]).get(component.pk) if component.pk else None
+
+
+def hold_managed_fields(component: Component, data: dict[str, Any]) -> None:
+    """Refuse `data` if it changes a field the component's owner manages, naming each field.
+
+    The stored row is read under a lock and its managed values are put back on `component`, so the
+    full save that follows cannot write back values a sync changed after the caller loaded the row
+    (and a sync cannot write between this read and that save: it waits for the lock)."""
+    owner = owner_of(component)
+    if owner is None:
+        return
+    stored = Component.objects.select_for_update().get(pk=component.pk)
+    changed = sorted(name for name in owner.fields & data.keys() if _changes(stored, name, data[name]))
+    if changed:
+        raise ValidationError({name: owner.refusal() for name in changed})
+    for name in owner.fields:
+        attname = Component._meta.get_field(name).attname
+        setattr(component, attname, getattr(stored, attname))
+
+
+def _changes(stored: Component, name: str, value: Any) -> bool:
+    attname = Component._meta.get_field(name).attname
+    return getattr(stored, attname) != getattr(value, "pk", value)
