@@ -10,6 +10,11 @@ class OperationKind(models.TextChoices):
     RUN_RUNBOOK = "run_runbook", "Run runbook"
 
 
+# What a person or a policy starts on a component; a runbook run starts from its occurrence (estate/runbooks).
+COMPONENT_KINDS = [(k.value, k.label) for k in (OperationKind.REBUILD_IMAGE, OperationKind.REPLACE_INSTANCES,
+                                                 OperationKind.ROLL_COMPONENT)]  # fmt: skip
+
+
 class OperationState(models.TextChoices):
     QUEUED = "queued", "Queued"
     RUNNING = "running", "Running"

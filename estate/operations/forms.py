@@ -5,7 +5,7 @@ import re
 from django import forms
 
 from estate.inventory.choices import LIVE_INSTANCE_STATES
-from estate.operations.choices import OperationKind
+from estate.operations.choices import COMPONENT_KINDS, OperationKind
 
 # "<PromQL> <= 0.05": the last <= or >= on the line, then a number, is the bound.
 CONDITION = re.compile(r"^\s*(.+?)\s*(<=|>=)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
@@ -21,7 +21,7 @@ GATE_NUMBERS = (
 class OperationForm(forms.Form):
     """The parameters a person gives when starting an operation from a component's page."""
 
-    kind = forms.ChoiceField(choices=OperationKind.choices)
+    kind = forms.ChoiceField(choices=COMPONENT_KINDS)
     # The bounds are checked once, by the service (estate.operations.params); the page shows its refusal.
     batch_size = forms.IntegerField(initial=1, required=False)
     min_healthy_percentage = forms.IntegerField(initial=100, required=False)

@@ -21,7 +21,7 @@ from estate.inventory.choices import LIVE_INSTANCE_STATES, Mode
 from estate.inventory.models import Component, Image, Instance
 from estate.operations import notices
 from estate.operations import params as operation_params
-from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState, StepLevel
+from estate.operations.choices import ACTIVE_STATES, COMPONENT_KINDS, OperationKind, OperationState, StepLevel
 from estate.operations.engine import log_step, roll_refusal
 from estate.operations.models import Operation
 from estate.operations.providers import can_drive, supports
@@ -145,8 +145,8 @@ def operation_start(
     operation in progress (a partial unique constraint backs that up).
     """
     guard_write(Operation(component=component))  # out of scope is refused before any other answer
-    if kind not in OperationKind.values:
-        raise _refuse(f"Unknown kind {kind!r}.", "kind")
+    if kind not in dict(COMPONENT_KINDS):
+        raise _refuse(f"Unknown kind {kind!r}; one of: {', '.join(dict(COMPONENT_KINDS))}.", "kind")
     _check_component(component, forced=forced, force_reason=force_reason)
     frozen = _check_calendar(component, forced=forced, force_reason=force_reason, requested_by=requested_by)
     if not supports(component, kind):

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.inventory.models import Component
-from estate.operations.choices import OperationKind
+from estate.operations.choices import COMPONENT_KINDS
 from estate.operations.models import Operation, OperationStep, ProviderConfig, RemediationPolicy
 from estate.operations.providers.signing import secret_from_env
 
@@ -55,7 +55,7 @@ class OperationDetailSerializer(OperationSerializer):
 
 
 class OperationCreateSerializer(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=OperationKind.choices)
+    kind = serializers.ChoiceField(choices=COMPONENT_KINDS)
     component = serializers.PrimaryKeyRelatedField(queryset=Component.objects.all())
     params = serializers.DictField(required=False, default=dict)
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=500)
