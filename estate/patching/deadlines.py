@@ -31,7 +31,7 @@ from estate.patching.conflicts import ERROR, Draft, find_conflicts
 from estate.patching.models import ChangeFreeze, Deadline, EngineEndOfLife, PatchWindow
 
 SEARCH_DAYS = 90  # how far ahead a proposal is searched
-EOL_NOTICE_DAYS = 180  # an end of life this close is a finding
+EOL_NOTICE_DAYS = 365  # an end of life this close is a finding: a major upgrade takes planning
 DEFAULT_SLOT = (time(2, 0), timedelta(hours=1))  # 02:00 UTC for an hour when the component has no window yet
 MAX_EOL_ROWS = 500
 MAX_EOL_BYTES = 200_000

@@ -76,18 +76,21 @@ def load_demo_patching() -> int:
 
 
 def _demo_deadlines(components: dict, now) -> None:
-    """The shipped end-of-life dates (identity-db runs MySQL 8.0) and one pending RDS action, with proposals."""
+    """The shipped end-of-life dates (identity-db runs MySQL 8.0, past; payments PostgreSQL 15, within the year)
+    and two pending RDS actions (one within 14 days), each with its proposal."""
     deadlines.eol_load_shipped()
-    replica = components.get(("storefront-db-2", "production"))
-    if replica is not None:
-        action = deadlines.VendorAction(
-            source=DeadlineSource.RDS,
-            action="system-update",
-            description="New Operating System update is available",
-            auto_applied_after=now + timedelta(days=40),
-            opt_in_status="",
-        )
-        deadlines.vendor_deadlines_replace(read={replica.pk: [action]}, sources=[DeadlineSource.RDS])
+    pending = (
+        ("storefront-db-2", "system-update", "New Operating System update is available", 40),
+        ("payments-db-2", "ca-certificate-rotation", "Rotate the server certificate to rds-ca-rsa2048-g1", 10),
+    )
+    read = {}
+    for slug, action, description, days in pending:
+        component = components.get((slug, "production"))
+        if component is not None:
+            due = now + timedelta(days=days)
+            found = deadlines.VendorAction(DeadlineSource.RDS, action, description, forced_apply_date=due)
+            read.setdefault(component.pk, []).append(found)
+    deadlines.vendor_deadlines_replace(read=read, sources=[DeadlineSource.RDS])
     deadlines.deadlines_refresh(now=now)
 
 
