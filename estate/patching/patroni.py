@@ -161,7 +161,7 @@ class PatroniClient:
         except outbound.OutboundRefused as exc:
             raise PatroniError(f"{url}: {exc}") from exc
         except (requests.ReadTimeout, urllib3.exceptions.ReadTimeoutError) as exc:
-            raise PatroniTimeout(f"Patroni at {url} did not answer within {timeout:g} s") from exc
+            raise PatroniTimeout(f"Patroni at {url} timed out: no answer within {timeout:g} s") from exc
         except (outbound.OutboundUnresolved, requests.RequestException, urllib3.exceptions.HTTPError) as exc:
             raise PatroniError(f"Patroni at {url} could not be reached: {exc}") from exc
         if len(body) > MAX_BODY:

@@ -206,7 +206,7 @@ def test_a_failed_restart_carries_patronis_answer_and_status(stand_in):
 def test_a_node_that_does_not_answer_in_time_is_a_timeout(stand_in):
     client, answers = stand_in
     answers["/restart"] = (200, "restarted successfully", 2.0)
-    with pytest.raises(PatroniTimeout, match=r"did not answer within 0\.5 s"):
+    with pytest.raises(PatroniTimeout, match=r"timed out: no answer within 0\.5 s"):
         client.restart("node2", timeout=0.5)
 
 
