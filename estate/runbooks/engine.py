@@ -54,8 +54,9 @@ class Turn:
 
     # --- the run -----------------------------------------------------------------------------
     def go(self) -> None:
-        if self.executor and not self.run.versions_before:
+        if self.executor and not self.op.result.get("versions_before_asked"):
             self.record_versions("before")
+            self.r.save_result(versions_before_asked=True)
         for step in RunStep.objects.filter(run=self.run).order_by("position"):
             if step.finished:
                 continue
