@@ -24,6 +24,8 @@ COMPONENT_FIELDS = (
     "desired_instances", "team", "system", "cluster", "role",
 )  # fmt: skip
 TAGGED = ("team", "system")  # owned only when the source reads them from a tag
+INSTANCE_FIELDS = ("state", "address", "zone", "image")
+INSTANCE_HINT = "detach its component to edit"
 
 
 def managed_fields(source: DiscoverySource) -> tuple[str, ...]:
@@ -38,6 +40,15 @@ def component_owners(component_ids: Collection[int]) -> dict[int, FieldOwner]:
         "source"
     )
     return {r.component_id: _owner(r) for r in records}
+
+
+def instance_owners(instance_ids: Collection[int]) -> dict[int, FieldOwner]:
+    """An instance's fields are its source's until its component is detached (the instances go with it)."""
+    records = DiscoveredObject.objects.filter(instance_id__in=instance_ids, detached_at__isnull=True).select_related(
+        "source"
+    )
+    owner = {r.source_id: FieldOwner(r.source.actor_name, frozenset(INSTANCE_FIELDS), INSTANCE_HINT) for r in records}
+    return {r.instance_id: owner[r.source_id] for r in records}
 
 
 def _owner(record: DiscoveredObject) -> FieldOwner:

@@ -23,13 +23,12 @@ from estate.core.services import field_values, guard_write, validated_save
 from estate.discovery.choices import ObjectKind
 from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.discovery.observed import EVERYWHERE, SeenComponent, SeenImage, SeenInstance
-from estate.discovery.ownership import managed_fields
+from estate.discovery.ownership import INSTANCE_FIELDS, managed_fields
 from estate.inventory.choices import LIVE_INSTANCE_STATES, InstanceState, Mode
 from estate.inventory.models import Cluster, Component, Environment, Image, Instance, System, Team
 from estate.patching import deadlines
 from estate.patching.choices import DeadlineSource
 
-INSTANCE_FIELDS = ("state", "address", "zone", "image")
 RELATIONS = ("environment", "team", "system", "cluster", "current_image", "component", "image")
 MAX_MESSAGES = 200
 

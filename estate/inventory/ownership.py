@@ -1,5 +1,5 @@
-"""Fields of a component that a source owns (discovery), refused to hand edits: one rule, asked by
-the service every edit goes through (the form and the API only show it).
+"""Fields of a component or instance that a source owns (discovery), refused to hand edits: one rule,
+asked by the services every edit goes through (the form and the API only show it).
 
 Inventory imports no higher app, so an owner registers a lookup from its AppConfig.ready(), the way
 finding kinds and page panels do. A lookup is set-based: one query for a whole page of components.
@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import models
 
 from estate.inventory.models import Component
 
@@ -30,46 +31,48 @@ class FieldOwner:
 
 
 OwnerLookup = Callable[[Collection[int]], dict[int, FieldOwner]]
-_lookups: list[OwnerLookup] = []
+_lookups: dict[type[models.Model], list[OwnerLookup]] = {}
 
 
-def register_field_owner(lookup: OwnerLookup) -> None:
-    if lookup not in _lookups:
-        _lookups.append(lookup)
+def register_field_owner(lookup: OwnerLookup, *, model: type[models.Model] = Component) -> None:
+    """`lookup(ids)` answers {id: owner} for the rows of `model` (a component, an instance) it manages."""
+    registered = _lookups.setdefault(model, [])
+    if lookup not in registered:
+        registered.append(lookup)
 
 
-def field_owners(component_ids: Collection[int]) -> dict[int, FieldOwner]:
-    """{component id: its owner} for the components some source manages; one query per owner kind."""
-    ids = [pk for pk in component_ids if pk]
+def field_owners(ids: Collection[int], *, model: type[models.Model] = Component) -> dict[int, FieldOwner]:
+    """{id: its owner} for the rows some source manages; one query per owner kind."""
+    ids = [pk for pk in ids if pk]
     owners: dict[int, FieldOwner] = {}
-    for lookup in _lookups if ids else ():
+    for lookup in _lookups.get(model, []) if ids else ():
         for pk, owner in lookup(ids).items():
             owners.setdefault(pk, owner)
     return owners
 
 
-def owner_of(component: Component) -> FieldOwner | None:
-    return field_owners([component.pk]).get(component.pk) if component.pk else None
+def owner_of(obj: models.Model) -> FieldOwner | None:
+    return field_owners([obj.pk], model=type(obj)).get(obj.pk) if obj.pk else None
 
 
-def hold_managed_fields(component: Component, data: dict[str, Any]) -> None:
-    """Refuse `data` if it changes a field the component's owner manages, naming each field.
+def hold_managed_fields(obj: models.Model, data: dict[str, Any]) -> None:
+    """Refuse `data` if it changes a field the row's owner manages, naming each field.
 
-    The stored row is read under a lock and its managed values are put back on `component`, so the
-    full save that follows cannot write back values a sync changed after the caller loaded the row
-    (and a sync cannot write between this read and that save: it waits for the lock)."""
-    owner = owner_of(component)
+    The stored row is read under a lock and its managed values are put back on `obj`, so the full
+    save that follows cannot write back values a sync changed after the caller loaded the row (and a
+    sync cannot write between this read and that save: it waits for the lock)."""
+    owner = owner_of(obj)
     if owner is None:
         return
-    stored = Component.objects.select_for_update().get(pk=component.pk)
+    stored = type(obj).objects.select_for_update().get(pk=obj.pk)
     changed = sorted(name for name in owner.fields & data.keys() if _changes(stored, name, data[name]))
     if changed:
         raise ValidationError({name: owner.refusal() for name in changed})
     for name in owner.fields:
-        attname = Component._meta.get_field(name).attname
-        setattr(component, attname, getattr(stored, attname))
+        attname = obj._meta.get_field(name).attname
+        setattr(obj, attname, getattr(stored, attname))
 
 
-def _changes(stored: Component, name: str, value: Any) -> bool:
-    attname = Component._meta.get_field(name).attname
+def _changes(stored: models.Model, name: str, value: Any) -> bool:
+    attname = stored._meta.get_field(name).attname
     return getattr(stored, attname) != getattr(value, "pk", value)

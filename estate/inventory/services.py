@@ -66,6 +66,7 @@ def image_create(*, data: dict[str, Any], make_current: bool = False) -> Image:
 @transaction.atomic
 def instance_save(*, instance: Instance | None = None, data: dict[str, Any]) -> Instance:
     instance = instance or Instance()
+    hold_managed_fields(instance, data)
     was_tainted = instance.tainted
     assign(instance, data)
     if instance.tainted and not was_tainted:

@@ -131,6 +131,21 @@ def test_detach_through_the_api_is_audited_and_gives_the_fields_back(api, web):
     assert again.status_code == 400 and "already detached" in again.json()["errors"]["component"][0]
 
 
+def test_an_instance_keeps_its_sources_fields_until_its_component_is_detached(api, web):
+    instance = web.instances.get(external_id="i-1")
+    url = f"/api/v1/instances/{instance.pk}/"
+    refused = api.patch(url, {"state": "terminated", "zone": "elsewhere"}, format="json")
+    expected = "Managed by discovery:aws-test; detach its component to edit."
+    assert refused.status_code == 400 and refused.json()["errors"] == {"state": [expected], "zone": [expected]}
+    tainted = api.patch(url, {"tainted": True, "taint_reason": "sshd session"}, format="json")
+    assert tainted.status_code == 200 and tainted.json()["managed_by"]["managed_fields"] == [
+        "address", "image", "state", "zone"
+    ]  # fmt: skip
+    api.post(f"/api/v1/discovery/objects/{record(web).pk}/detach/")
+    freed = api.patch(url, {"state": "terminated"}, format="json")
+    assert freed.status_code == 200 and freed.json()["managed_by"] is None
+
+
 def test_a_viewer_cannot_detach(viewer_api, web):
     assert viewer_api.post(f"/api/v1/discovery/objects/{record(web).pk}/detach/").status_code == 403
     assert record(web).detached_at is None

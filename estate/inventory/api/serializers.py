@@ -83,7 +83,24 @@ class ManagedBySerializer(serializers.Serializer):
     detach_url = serializers.CharField(help_text="POST here to make the component hand-managed again.")
 
 
-class ComponentSerializer(ModelSerializer):
+class ManagedByMixin(serializers.Serializer):
+    """`managed_by`: the source that owns some fields of the row (a hand edit of them is a 400), or null."""
+
+    managed_by = serializers.SerializerMethodField(
+        help_text="The source that owns some of the fields (a hand edit of them is a 400), or null."
+    )
+
+    @extend_schema_field(ManagedBySerializer(allow_null=True))
+    def get_managed_by(self, obj) -> dict | None:
+        owners = self.context.get("field_owners")  # the viewset reads a page's owners in one query
+        owner = owners.get(obj.pk) if owners is not None else owner_of(obj)
+        if owner is None:
+            return None
+        fields = sorted(owner.fields)
+        return {"owner": owner.name, "managed_fields": fields, "hint": owner.hint, "detach_url": owner.detach_url}
+
+
+class ComponentSerializer(ManagedByMixin, ModelSerializer):
     environment = _slug_field(Environment)
     system = _slug_field(System, required=False, allow_null=True)
     team = _slug_field(Team, required=False, allow_null=True)
@@ -96,9 +113,6 @@ class ComponentSerializer(ModelSerializer):
     )
     instance_count = serializers.IntegerField(read_only=True)
     tainted_count = serializers.IntegerField(read_only=True)
-    managed_by = serializers.SerializerMethodField(
-        help_text="The source that owns some of the fields (a hand edit of them is a 400), or null."
-    )
 
     class Meta:
         model = Component
@@ -114,15 +128,6 @@ class ComponentSerializer(ModelSerializer):
         read_only_fields = ["health", "health_reason", "health_changed_at"]
         # The model's full_clean() in the service checks uniqueness and every rule.
         validators = []
-
-    @extend_schema_field(ManagedBySerializer(allow_null=True))
-    def get_managed_by(self, component: Component) -> dict | None:
-        owners = self.context.get("field_owners")  # the viewset reads a page's owners in one query
-        owner = owners.get(component.pk) if owners is not None else owner_of(component)
-        if owner is None:
-            return None
-        fields = sorted(owner.fields)
-        return {"owner": owner.name, "managed_fields": fields, "hint": owner.hint, "detach_url": owner.detach_url}
 
     def validate(self, attrs: dict) -> dict:
         if self.instance is None and "mode" not in attrs:
@@ -151,13 +156,13 @@ class ImageSerializer(ModelSerializer):
         validators = []
 
 
-class InstanceSerializer(ModelSerializer):
+class InstanceSerializer(ManagedByMixin, ModelSerializer):
     class Meta:
         model = Instance
         fields = [
             "id", "component", "external_id", "image", "state", "address", "zone", "launched_at",
             "tainted", "taint_reason", "tainted_at", "health", "health_reason", "last_seen_at",
-            "created_at", "updated_at",
+            "managed_by", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["tainted_at", "health", "health_reason", "last_seen_at"]
         validators = []

@@ -48,7 +48,20 @@ class ClusterViewSet(ServiceModelViewSet):
     serializer_class = serializers.ClusterSerializer
 
 
-class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
+class FieldOwnersMixin:
+    """Reads who owns the fields of the rows shown (a page or one) in one query, for `managed_by`."""
+
+    def get_serializer(self, *args, **kwargs):
+        shown = args[0] if args else kwargs.get("instance")
+        if shown is not None:
+            rows = list(shown) if kwargs.get("many") else [shown]  # a queryset is read once, then cached
+            model = self.get_serializer_class().Meta.model
+            owners = field_owners([getattr(row, "pk", None) for row in rows], model=model)
+            kwargs["context"] = {**self.get_serializer_context(), "field_owners": owners}
+        return super().get_serializer(*args, **kwargs)
+
+
+class ComponentViewSet(FieldOwnersMixin, BulkCreateMixin, ServiceModelViewSet):
     """Components. POST a list instead of an object to create many at once: all or nothing."""
 
     serializer_class = serializers.ComponentSerializer
@@ -58,14 +71,6 @@ class ComponentViewSet(BulkCreateMixin, ServiceModelViewSet):
 
     def get_queryset(self):
         return selectors.component_list().prefetch_related("depends_on")
-
-    def get_serializer(self, *args, **kwargs):
-        shown = args[0] if args else kwargs.get("instance")
-        if shown is not None:  # a page or one row: who owns their fields, in one query
-            rows = list(shown) if kwargs.get("many") else [shown]  # a queryset is read once, then cached
-            owners = field_owners([getattr(row, "pk", None) for row in rows])
-            kwargs["context"] = {**self.get_serializer_context(), "field_owners": owners}
-        return super().get_serializer(*args, **kwargs)
 
     def perform_bulk_create(self, serializer):
         return services.component_bulk_create(items=serializer.validated_data)
@@ -100,7 +105,7 @@ class ImageViewSet(ServiceModelViewSet):
         serializer.instance = validated_save(obj, m2m=assign(obj, data))
 
 
-class InstanceViewSet(ServiceModelViewSet):
+class InstanceViewSet(FieldOwnersMixin, ServiceModelViewSet):
     queryset = Instance.objects.select_related("component", "image")
     serializer_class = serializers.InstanceSerializer
     filterset_class = InstanceFilterSet
