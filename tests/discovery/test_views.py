@@ -75,7 +75,11 @@ def test_sync_now_queues_a_run_and_shows_it_live(signed_in, admin_user):
     assert f'hx-get="/discovery/runs/{run.pk}/"' in page.content.decode()
     listing = signed_in.get("/discovery/")
     assert 'hx-trigger="every 2s"' in listing.content.decode()
-    assert table_rows(listing.content, data_testid="source-list")[0][8] == "running now"
+    assert table_rows(listing.content, data_testid="source-list")[0][8] == "queued now"
+    SyncRun.objects.filter(pk=run.pk).update(state="running", started_at=timezone.now())
+    running = signed_in.get(answer["Location"])
+    assert "Reading eu-west-1, us-east-1 since" in parse(running.content).find(data_testid="run-progress").text
+    assert table_rows(signed_in.get("/discovery/").content, data_testid="source-list")[0][8] == "running now"
     # HTMX asks for the live part alone, and it is the whole run card once the run is over.
     SyncRun.objects.filter(pk=run.pk).update(state="succeeded", started_at=timezone.now(), finished_at=timezone.now())
     part = signed_in.get(answer["Location"], headers={"HX-Request": "true"}).content.decode()
