@@ -16,9 +16,11 @@ from __future__ import annotations
 import time
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from estate.core.errors import ApplicationError
 from estate.inventory.models import Component
 from estate.operations.choices import OperationState, StepLevel
 from estate.operations.flow import Cancelled, LeaseLost, log_step
@@ -210,7 +212,12 @@ class Turn:
         for component in Component.objects.filter(pk__in=self.component_ids()):
             version = versions.get(component.name) or versions.get(component.slug)
             if version and version != component.engine_version:
-                component_update(component=component, data={"engine_version": version})
+                try:
+                    component_update(component=component, data={"engine_version": version})
+                except (ApplicationError, ValidationError, PermissionDenied) as exc:  # e.g. a field a source owns
+                    log_step(
+                        self.op, f"{component}: engine version {version} not recorded: {exc}", level=StepLevel.WARNING
+                    )
 
     def close_occurrence(self) -> None:
         from estate.patching.choices import OccurrenceStatus
