@@ -19,6 +19,7 @@ from estate.discovery.choices import RunState, SourceKind
 from estate.discovery.kubernetes import KubernetesReader
 from estate.discovery.models import DiscoveredObject, DiscoverySource, SyncRun
 from estate.discovery.sync import SyncWriter
+from estate.inventory.models import Cluster
 
 log = logging.getLogger(__name__)
 VIA = "discovery"
@@ -142,14 +143,30 @@ def discovery_prune(*, source: DiscoverySource | None = None, now: datetime | No
     if source is not None:
         stale = stale.filter(source=source)
     pruned, refused = 0, []
+    components = list(stale.filter(component__isnull=False))
+    clusters = {r.component.cluster_id: r.source for r in components if r.component.cluster_id}
     # Components first: their instances go with them; then the instances of components still there.
-    for record in list(stale.filter(component__isnull=False)) + list(stale.filter(instance__isnull=False)):
+    for record in components + list(stale.filter(instance__isnull=False)):
         if not DiscoveredObject.objects.filter(pk=record.pk).exists():
             continue
         error = _prune_one(record)
         pruned += not error
         refused += [error] if error else []
+    refused += _prune_emptied_clusters(clusters)
     return {"pruned": pruned, "refused": refused, "cutoff": cutoff.isoformat()}
+
+
+def _prune_emptied_clusters(clusters: dict[int, DiscoverySource]) -> list[str]:
+    """A cluster whose pruned members were its last goes with them (an Aurora cluster deleted at AWS)."""
+    refused = []
+    for cluster in Cluster.objects.filter(pk__in=clusters, members__isnull=True):
+        source = clusters[cluster.pk]
+        try:
+            with acting_as(source.actor_name, via=VIA), transaction.atomic():
+                validated_delete(cluster, message=f"pruned: its last members were gone from {source}")
+        except (ApplicationError, ProtectedError, RestrictedError, PermissionDenied) as exc:
+            refused.append(f"cluster {cluster.slug}: {getattr(exc, 'message', exc)}")
+    return refused
 
 
 def _prune_one(record: DiscoveredObject) -> str:

@@ -15,7 +15,7 @@ from estate.audit.models import AuditEvent
 from estate.discovery import services
 from estate.discovery.choices import RunState
 from estate.discovery.models import SyncRun
-from estate.inventory.models import Component
+from estate.inventory.models import Cluster, Component
 
 pytestmark = pytest.mark.django_db
 
@@ -80,3 +80,23 @@ def test_due_sources_are_queued_once_and_stale_runs_are_failed(source, django_ca
     assert queued == []  # the interval (60 min) has not passed since the last run was created
     with time_machine.travel(timezone.now() + timedelta(minutes=61)), django_capture_on_commit_callbacks():
         assert len(services.queue_due_syncs()) == 1
+
+
+def test_a_deleted_aurora_cluster_is_pruned_with_its_members_and_a_kept_one_stays(aws, source, settings):
+    settings.DISCOVERY_PRUNE_AFTER_DAYS = 7
+    aws.aurora("orders", "eu-west-1")
+    aws.aurora("ledger", "eu-west-1")
+    services.sync_now(source=source)
+    assert set(Cluster.objects.values_list("slug", flat=True)) >= {"orders", "ledger"}
+    rds = aws.client("rds")
+    for n in (1, 2):
+        rds.delete_db_instance(DBInstanceIdentifier=f"orders-{n}", SkipFinalSnapshot=True)
+    rds.delete_db_cluster(DBClusterIdentifier="orders", SkipFinalSnapshot=True)
+    services.sync_now(source=source)
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        answer = services.discovery_prune()
+    assert answer["pruned"] == 2 and answer["refused"] == []
+    assert not Cluster.objects.filter(slug="orders").exists()
+    assert Cluster.objects.get(slug="ledger").members.count() == 2
+    deleted = AuditEvent.objects.get(action="delete", object_type="inventory.cluster")
+    assert deleted.actor == "discovery:aws-test" and "its last members were gone" in deleted.message
