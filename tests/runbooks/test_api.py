@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from estate.runbooks import services
 from estate.runbooks.models import RunbookRun, RunbookTemplate
 from tests.conftest import token_client
 from tests.operations.conftest import run_to_end
@@ -95,3 +96,19 @@ def test_a_decision_on_a_step_not_waiting_is_a_409(cluster, members, requester, 
     )
     assert response.status_code == 409
     assert "is not waiting for a person" in response.json()["errors"]["step"][0]
+
+
+@pytest.mark.parametrize("lines", [2, 40])
+def test_the_console_costs_the_same_queries_however_long_the_run(
+    client, members, requester, lines, django_assert_max_num_queries
+):
+    occurrence = open_occurrence(members[:1], runbook=[f"line {n}" for n in range(lines)])
+    run = services.run_start(occurrence=occurrence, requested_by=requester)
+    run_to_end(run.operation)
+    client.force_login(requester)
+    with django_assert_max_num_queries(20):
+        page = client.get(f"/patching/occurrences/{occurrence.key}/")
+    assert page.status_code == 200
+    assert page.content.decode().count('data-testid="run-step"') == lines
+    with django_assert_max_num_queries(14):
+        assert client.get(f"/runbooks/occurrences/{occurrence.key}/console/").status_code == 200
