@@ -37,6 +37,14 @@ def test_a_step_the_executor_cannot_do_is_refused_at_save_naming_the_step_and_it
         ({"type": "gate", "name": "g", "conditions": [{"kind": "lag", "max_seconds": -1}]}, "max_seconds is a number"),
         ({"type": "action", "name": "a", "action": "patch", "timeout_seconds": 99999}, "timeout_seconds is a number"),
         ({"type": "action", "name": "a", "action": "patch", "target": "everyone"}, "target must be one of"),
+        (
+            {"type": "gate", "name": "g", "conditions": [{"kind": "promql", "query": "up", "max": "a"}]},
+            "max is a number",
+        ),
+        ({"type": "gate", "name": "g", "conditions": ["health"]}, "a condition's kind is one of"),
+        ({"type": "manual", "name": ["not", "text"]}, "a name of 1 to 200 characters"),
+        ({"type": "action", "name": "a", "action": "patch", "params": "sleep"}, "params is an object"),
+        ("", "a name of 1 to 200 characters"),
     ],
 )
 def test_a_malformed_step_is_refused_naming_it(cluster, requester, step, says):

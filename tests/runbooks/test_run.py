@@ -8,6 +8,8 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from estate.access import roles
+from estate.access.models import AccessScope
 from estate.core.errors import ApplicationError
 from estate.core.findings import finding_list
 from estate.operations.choices import OperationState
@@ -15,6 +17,8 @@ from estate.patching.choices import OccurrenceStatus
 from estate.runbooks import services
 from estate.runbooks.choices import StepState
 from estate.runbooks.models import RunbookTemplate, RunStep
+from tests.conftest import user_with_role
+from tests.factories import TeamFactory
 from tests.operations.conftest import run_to_end
 from tests.runbooks.conftest import open_occurrence, template
 
@@ -93,6 +97,19 @@ def test_a_viewer_cannot_approve(cluster, members, requester, viewer):
     run_to_end(run.operation)
     with pytest.raises(ApplicationError, match="operator role"):
         services.run_decide(run=run, position=0, decision="approve", user=viewer)
+
+
+def test_an_operator_of_another_team_cannot_approve(cluster, members, requester):
+    elsewhere = user_with_role("elsewhere", roles.OPERATOR)
+    AccessScope.objects.create(user=elsewhere).teams.add(TeamFactory())
+    occurrence = open_occurrence(members[:1])
+    run = services.run_start(
+        occurrence=occurrence, requested_by=requester, template=template([{"type": "approval", "name": "go?"}])
+    )
+    run_to_end(run.operation)
+    with pytest.raises(ApplicationError, match="limited to some teams") as refused:
+        services.run_decide(run=run, position=0, decision="approve", user=elsewhere)
+    assert refused.value.status == 403
 
 
 def test_an_approval_cannot_be_skipped(cluster, members, requester, approver):
