@@ -12,7 +12,9 @@ from estate.access import roles
 from estate.access.models import AccessScope
 from estate.core.errors import ApplicationError
 from estate.core.findings import finding_list
+from estate.notifications.models import NotificationRoute
 from estate.operations.choices import OperationState
+from estate.outbox.models import OutboxMessage
 from estate.patching.choices import OccurrenceStatus
 from estate.runbooks import services
 from estate.runbooks.choices import StepState
@@ -218,3 +220,18 @@ def test_the_shipped_patroni_runbook_is_valid_and_orders_replicas_before_the_swi
     shipped.full_clean()
     actions = [(s["action"], s["target"]) for s in shipped.steps if s["type"] == "action"]
     assert actions == [("restart", "replicas"), ("switchover", "primary"), ("restart", "replicas")]
+
+
+def test_a_notify_step_tells_the_owning_team_through_the_outbox(members, requester):
+    NotificationRoute.objects.create(name="dba", team=members[0].team, channel="email", emails="dba@example.com",
+                                     events=["runbook_notice"])  # fmt: skip
+    occurrence = open_occurrence(members[:1], title="pg-main patch")
+    steps = [{"type": "notify", "name": "heads up", "message": "Switching over in 5 minutes."}]
+    run = services.run_start(
+        occurrence=occurrence, requested_by=requester, template=template(steps, executor="webhook")
+    )
+    assert run_to_end(run.operation).state == OperationState.SUCCEEDED
+    message = OutboxMessage.objects.get(kind="notify.email")
+    assert message.payload["subject"] == "pg-main patch: heads up"
+    assert "Switching over in 5 minutes." in message.payload["text"]
+    assert message.payload["to"] == ["dba@example.com"]
