@@ -347,30 +347,45 @@ def window_data(deadline: Deadline) -> dict:
 def deadline_accept(*, deadline_id: int, actor=None) -> PatchWindow:
     """Turn the proposal into a one-off window (checked like any window), once; audited on the deadline."""
     with transaction.atomic():
-        deadline = Deadline.objects.select_for_update(of=("self",)).select_related("component").get(pk=deadline_id)
-        if deadline.window_id:
-            raise ApplicationError(
-                f"This deadline was already accepted: window #{deadline.window_id} covers it.",
-                errors={"deadline": ["already accepted"]},
-                status=409,
-            )
+        deadline = _locked(deadline_id)
         if deadline.proposed_start is None:
             reason = deadline.proposal_note or "No proposal has been searched yet."
             raise ApplicationError(reason, errors={"deadline": [reason]}, status=409)
         from estate.patching.services import window_save  # services imports nothing of this module
 
         window = window_save(data=window_data(deadline), actor=actor)
-        deadline.window = window
-        deadline.save(update_fields=["window", "updated_at"])
-        audit_record(
-            action=AuditAction.CHANGE,
-            obj=deadline,
-            changes={"window": [None, window.pk]},
-            message=f"Accepted the proposed window {window.start:%Y-%m-%d %H:%M} UTC for {deadline}.",
-        )
-        # The component's other deadlines may have proposed the very slot just taken: search them again.
-        proposals_refresh(deadline.component.deadlines.filter(window__isnull=True).select_related("component"))
+        _link(deadline, window, how="Accepted the proposed window")
     return window
+
+
+def deadline_link(*, deadline_id: int, window: PatchWindow) -> None:
+    """A window saved from the form that "Edit first" opened answers the deadline, as an accepted one does."""
+    with transaction.atomic():
+        _link(_locked(deadline_id), window, how="Planned a window from the proposal, edited")
+
+
+def _locked(deadline_id: int) -> Deadline:
+    deadline = Deadline.objects.select_for_update(of=("self",)).select_related("component").get(pk=deadline_id)
+    if deadline.window_id:
+        raise ApplicationError(
+            f"This deadline was already accepted: window #{deadline.window_id} covers it.",
+            errors={"deadline": ["already accepted"]},
+            status=409,
+        )
+    return deadline
+
+
+def _link(deadline: Deadline, window: PatchWindow, *, how: str) -> None:
+    deadline.window = window
+    deadline.save(update_fields=["window", "updated_at"])
+    audit_record(
+        action=AuditAction.CHANGE,
+        obj=deadline,
+        changes={"window": [None, window.pk]},
+        message=f"{how} {window.start:%Y-%m-%d %H:%M} UTC for {deadline}.",
+    )
+    # The component's other deadlines may have proposed the very slot just taken: search them again.
+    proposals_refresh(deadline.component.deadlines.filter(window__isnull=True).select_related("component"))
 
 
 # --- reading -----------------------------------------------------------------------------------------

@@ -315,6 +315,8 @@ def _window_form(request, window: PatchWindow | None):
             for warning in saved.warnings:
                 messages.warning(request, warning.as_dict()["message"])
             messages.success(request, f"Patch window “{saved.title}” saved.")
+            if window is None and _proposed(request):
+                return _answer_deadline(request, saved)
             return redirect("patch_window_list")
     crumbs = [
         CALENDAR_CRUMB,
@@ -323,6 +325,16 @@ def _window_form(request, window: PatchWindow | None):
     ]
     context = {"form": form, "window": window, "crumbs": crumbs, **RECURRENCE_BUILDER, **_checks_context(form, window)}
     return render(request, "patching/window_form.html", context, status=status)
+
+
+def _answer_deadline(request, window: PatchWindow):
+    """The window came from a deadline's "Edit first": it answers that deadline; back to its component."""
+    deadline = Deadline.objects.select_related("component").get(pk=request.GET["deadline"])
+    try:
+        deadlines.deadline_link(deadline_id=deadline.pk, window=window)
+    except ApplicationError as exc:  # accepted meanwhile by someone else: the window stays, say so
+        messages.warning(request, exc.message)
+    return redirect(deadline.get_absolute_url())
 
 
 @login_required

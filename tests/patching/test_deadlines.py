@@ -134,6 +134,23 @@ def test_the_component_page_offers_accept_and_edit_and_accept_in_one_click(now, 
     assert PatchWindow.objects.count() == 1
 
 
+def test_a_window_saved_from_edit_first_answers_the_deadline(now, db1, client, admin_user):
+    deadline = vendor(db1, due=now + 30 * DAY)
+    client.force_login(admin_user)
+    form = {"title": "OS update, our way", "components": [db1.pk], "start": "2027-03-03T04:00",
+            "duration_minutes": "90", "time_zone": "UTC", "rrule": "", "change_kind": "os_patch",
+            "impact_kind": "failover_errors"}  # fmt: skip
+
+    saved = client.post(f"{reverse('patch_window_create')}?deadline={deadline.pk}", form)
+
+    window = PatchWindow.objects.get()
+    assert saved.status_code == 302 and saved["Location"] == deadline.get_absolute_url()
+    deadline.refresh_from_db()
+    assert (deadline.window, window.start) == (window, datetime(2027, 3, 3, 4, 0, tzinfo=UTC))
+    assert client.post(reverse("deadline_accept", args=[deadline.pk])).status_code == 302
+    assert PatchWindow.objects.count() == 1  # accepting afterwards is refused: nothing duplicated
+
+
 # --- sets replaced as the vendor reports them ------------------------------------------------------------
 
 
