@@ -66,15 +66,18 @@ def test_the_proposal_keeps_clear_of_a_cluster_mate_and_follows_the_components_t
     assert deadline.proposed_start == datetime(2027, 3, 2, 3, 30, tzinfo=UTC)  # 03:30, clear of 02:00-03:00
 
 
-def test_no_free_slot_before_the_deadline_is_said_in_the_finding(now, db1):
+def test_no_free_slot_before_the_deadline_is_said_in_the_finding_and_accept_refuses(now, db1, api):
     make_freeze(now, now + 20 * DAY, name="Peak season")
 
     deadline = vendor(db1, due=now + 10 * DAY)
+    refused = api.post(reverse("deadline-accept", args=[deadline.pk]))
 
     assert deadline.proposed_start is None
     assert "No free slot before the deadline" in deadline.proposal_note
     [message] = messages_of("vendor-maintenance-soon")
     assert message.endswith(deadline.proposal_note)
+    assert refused.status_code == 409 and refused.json()["detail"] == deadline.proposal_note
+    assert PatchWindow.objects.count() == 0
 
 
 # --- accepting --------------------------------------------------------------------------------------
