@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db import connections
 from django.db.models.signals import post_migrate
 
 
@@ -7,7 +8,10 @@ def _load_end_of_life_table(sender, **kwargs) -> None:
     from estate.patching.deadlines import eol_load_shipped
     from estate.patching.models import EngineEndOfLife
 
-    if not EngineEndOfLife.objects.using(kwargs.get("using", "default")).exists():
+    using = kwargs.get("using", "default")
+    if EngineEndOfLife._meta.db_table not in connections[using].introspection.table_names():
+        return  # migrated back to before the table
+    if not EngineEndOfLife.objects.using(using).exists():
         eol_load_shipped()
 
 
