@@ -19,8 +19,9 @@ from estate.patching.choices import OccurrenceStatus
 from estate.runbooks import services
 from estate.runbooks.choices import StepState
 from estate.runbooks.models import RunbookTemplate, RunStep
+from estate.telemetry.models import Sample
 from tests.conftest import user_with_role
-from tests.factories import TeamFactory
+from tests.factories import ImmutableComponentFactory, TeamFactory
 from tests.operations.conftest import run_to_end
 from tests.runbooks.conftest import open_occurrence, template
 
@@ -235,3 +236,27 @@ def test_a_notify_step_tells_the_owning_team_through_the_outbox(members, request
     assert message.payload["subject"] == "pg-main patch: heads up"
     assert "Switching over in 5 minutes." in message.payload["text"]
     assert message.payload["to"] == ["dba@example.com"]
+
+
+def test_a_gate_on_promql_or_the_dependents_error_rate_pauses_naming_what_it_measured(
+    members, requester, approver, settings
+):
+    settings.PROMETHEUS_URL = ""
+    settings.RUNBOOK_GATE_POLL_SECONDS = 5
+    service = ImmutableComponentFactory(name="checkout-api")
+    service.depends_on.add(members[0])
+    now = timezone.now()
+    Sample.objects.bulk_create(
+        Sample(component=service, name=settings.OPERATIONS_ERROR_RATE_METRIC, value=0.3, ts=now - timedelta(seconds=s))
+        for s in (10, 40, 70)
+    )
+    conditions = [{"kind": "dependents_error_rate", "max": 0.05}, {"kind": "promql", "query": "up", "min": 1}]
+    steps = [{"type": "gate", "name": "clients fine", "conditions": conditions, "timeout_seconds": 10}]
+    occurrence = open_occurrence(members[:1])
+    run = services.run_start(
+        occurrence=occurrence, requested_by=requester, template=template(steps, executor="webhook")
+    )
+    assert run_to_end(run.operation).state == OperationState.PAUSED
+    question = asking(run).question
+    assert "dependents' error rate = 0.3, must be ≤ 0.05" in question
+    assert "PROMETHEUS_URL is not configured" in question
