@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cache
+from functools import lru_cache
 from types import SimpleNamespace
 
 from django.conf import settings
@@ -146,7 +146,7 @@ def plan_for(serializer_class, queryset: models.QuerySet, methods: frozenset = f
     return _cached_plan(serializer_class, queryset.model, frozenset(queryset.query.annotations), methods)
 
 
-@cache
+@lru_cache(maxsize=256)  # bounded: a serializer class made per request must not grow it forever
 def _cached_plan(serializer_class, model, annotations: frozenset, methods: frozenset) -> Plan | None:
     return _build(serializer_class(), model, annotations, methods)
 
