@@ -74,8 +74,15 @@ def run_start(*, occurrence: Occurrence, requested_by, template: RunbookTemplate
     if busy is not None:
         raise _refuse(f"{busy.component} already has an operation in progress (#{busy.pk}).", status=409)
     with transaction.atomic():
-        operation = Operation(kind=OperationKind.RUN_RUNBOOK, component=components[0], requested_by=requested_by,
-                              reason=f"Runbook for {occurrence}", progress_total=len(steps))  # fmt: skip
+        operation = Operation(
+            kind=OperationKind.RUN_RUNBOOK,
+            component=components[0],
+            requested_by=requested_by,
+            reason=f"Runbook for {occurrence}",
+            progress_total=len(steps),
+            # Where the run belongs, for the operation's page and the API (the run row says it too).
+            params={"occurrence": occurrence.key, "template": template.pk if template else None},
+        )
         try:
             validated_save(operation, action=AuditAction.OPERATION_STARTED, message=operation.reason)
         except ValidationError as exc:
