@@ -31,3 +31,19 @@ def render_panels(page: str, request, obj) -> list[dict]:
     """[{"template": ..., "context": {...}}] for every panel registered on the page, in order."""
     panels = sorted(_panels.get(page, {}).values(), key=lambda p: (p.order, p.slug))
     return [{"slug": p.slug, "template": p.template, "context": p.context(request, obj)} for p in panels]
+
+
+# Annotations: a higher app's short words on a lower app's list (a runbook run's progress on the calendar).
+_annotators: dict[str, list[Callable[[list], dict]]] = {}
+
+
+def register_annotator(page: str, annotator: Callable[[list], dict]) -> None:
+    """`annotator(objects)` returns {object key: text}, in a bounded number of queries."""
+    _annotators.setdefault(page, []).append(annotator)
+
+
+def annotations(page: str, objects: list) -> dict:
+    found: dict = {}
+    for annotator in _annotators.get(page, []):
+        found.update(annotator(objects))
+    return found

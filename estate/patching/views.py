@@ -21,7 +21,7 @@ from estate.access import scope
 from estate.access.models import ApiToken
 from estate.access.services import token_used
 from estate.core.errors import ApplicationError
-from estate.core.panels import render_panels
+from estate.core.panels import annotations, render_panels
 from estate.core.services import validated_save
 from estate.core.timezones import viewer_zone_name
 from estate.inventory.choices import Mode
@@ -77,7 +77,8 @@ def calendar_events(request):
     freezes = list(ChangeFreeze.objects.filter(start__lt=end, end__gt=start).select_related("environment", "system"))
     marks = occurrence_marks(occurrences, freezes, timezone.now())
     colours = _legend()
-    events = [_occurrence_event(o, marks.get(o.key, []), colours) for o in occurrences]
+    progress = annotations("calendar_occurrences", occurrences)  # a runbook run's steps done, if one runs
+    events = [_occurrence_event(o, marks.get(o.key, []), colours, progress.get(o.key, "")) for o in occurrences]
     events += [
         {
             "id": f"freeze-{f.pk}",
@@ -93,7 +94,7 @@ def calendar_events(request):
     return JsonResponse(events, safe=False)
 
 
-def _occurrence_event(o, warnings: list[str], colours: dict) -> dict:
+def _occurrence_event(o, warnings: list[str], colours: dict, progress: str = "") -> dict:
     """One occurrence for FullCalendar: titled by what it takes down, and where; marked when it conflicts
     with another occurrence or a freeze, or is overdue."""
     components = list(o.window.components.all())
@@ -104,7 +105,7 @@ def _occurrence_event(o, warnings: list[str], colours: dict) -> dict:
         classes.append("occurrence-conflict")
     return {
         "id": o.key,
-        "title": ("⚠ " if warnings else "") + _event_title(o.window, components),
+        "title": ("⚠ " if warnings else "") + ("▶ " if progress else "") + _event_title(o.window, components),
         "start": o.start.isoformat(),
         "end": o.end.isoformat(),
         "backgroundColor": colours["kind_colours"][o.window.change_kind],
@@ -117,6 +118,7 @@ def _occurrence_event(o, warnings: list[str], colours: dict) -> dict:
             "components": [c.name for c in components],
             "windowTitle": o.window.title,
             "warnings": warnings,
+            "progress": progress,
         },
     }
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from estate.access import scope
+from estate.operations.choices import ACTIVE_STATES, OperationState
 from estate.operations.models import OperationStep
 from estate.patching.choices import OccurrenceStatus
+from estate.patching.models import occurrence_key
 from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowRunbook
 
 LOG_LINES = 40
@@ -52,3 +54,19 @@ def console(occurrence, user) -> dict:
 
 def occurrence_panel(request, occurrence) -> dict:
     return console(occurrence, request.user)
+
+
+def calendar_progress(occurrences: list) -> dict[str, str]:
+    """{occurrence key: "Runbook: 3 of 11 steps"} for the occurrences on screen whose run is active; one query."""
+    ids = [o.pk for o in occurrences if o.pk]
+    if not ids:
+        return {}
+    runs = RunbookRun.objects.filter(occurrence_id__in=ids, operation__state__in=ACTIVE_STATES).values_list(
+        "occurrence__window_id", "occurrence__original_start", "operation__progress_done",
+        "operation__progress_total", "operation__state",
+    )  # fmt: skip
+    return {
+        occurrence_key(window_id, start): f"Runbook: {done} of {total} steps"
+        + (" (waiting for a person)" if state == OperationState.PAUSED else "")
+        for window_id, start, done, total, state in runs
+    }

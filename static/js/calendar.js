@@ -61,7 +61,7 @@
       info.el.setAttribute("data-testid", "calendar-event");
       info.el.setAttribute(
         "title",
-        [props.windowTitle, props.components.join(", ")].concat(props.warnings || []).join("\n")
+        [props.windowTitle, props.components.join(", ")].concat(props.progress ? [props.progress] : [], props.warnings || []).join("\n")
       );
       if ((props.warnings || []).length) info.el.setAttribute("data-warnings", props.warnings.length);
     },

@@ -120,3 +120,15 @@ def test_the_console_costs_the_same_queries_however_long_the_run(
     assert page.content.decode().count('data-testid="run-step"') == lines
     with django_assert_max_num_queries(14):
         assert client.get(f"/runbooks/occurrences/{occurrence.key}/console/").status_code == 200
+
+
+def test_the_calendar_shows_a_running_occurrences_progress(client, members, requester):
+    occurrence = open_occurrence(members[:1], runbook=["drain", "patch", "check"])
+    run = services.run_start(occurrence=occurrence, requested_by=requester)
+    run_to_end(run.operation)
+    client.force_login(requester)
+    start, end = occurrence.start - timedelta(days=1), occurrence.end + timedelta(days=1)
+    events = client.get("/patching/calendar/events.json", {"start": start.isoformat(), "end": end.isoformat()}).json()
+    shown = next(e for e in events if e["id"] == occurrence.key)
+    assert shown["extendedProps"]["progress"] == "Runbook: 0 of 3 steps (waiting for a person)"
+    assert shown["title"].startswith("▶ ")
