@@ -33,6 +33,7 @@ def console(occurrence, user) -> dict:
         "attached": attached.template if attached else None,
         "templates": list(RunbookTemplate.objects.order_by("name").values_list("pk", "name")[:100]),
         "legacy_steps": len(occurrence.window.runbook or []),
+        "may_attach": user.has_perm("runbooks.change_windowrunbook") and scope.allows(user, occurrence.window),
         "may_start": occurrence.status in (OccurrenceStatus.PLANNED, OccurrenceStatus.IN_PROGRESS)
         and user.has_perm("operations.add_operation")
         and scope.allows(user, occurrence.window),

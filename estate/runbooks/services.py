@@ -10,7 +10,7 @@ from estate.access import roles, scope
 from estate.audit.choices import AuditAction
 from estate.audit.services import audit_record
 from estate.core.errors import ApplicationError
-from estate.core.services import guard_write, validated_save
+from estate.core.services import guard_write, validated_delete, validated_save
 from estate.operations.choices import ACTIVE_STATES, OperationKind, OperationState
 from estate.operations.flow import log_step
 from estate.operations.models import Operation
@@ -165,3 +165,15 @@ def _apply(step: RunStep, decision: str, user) -> None:
         step.detail["retries"] = step.detail.get("retries", 0) + 1
     step.question = ""
     step.save(update_fields=["state", "finished_at", "decided_by", "detail", "question"])
+
+
+def window_runbook_set(*, window, template: RunbookTemplate | None) -> WindowRunbook | None:
+    """Attach the template to the window (its occurrences run it unless a run chooses another), or detach it."""
+    attached = WindowRunbook.objects.filter(window=window).first()
+    if template is None:
+        if attached is not None:
+            validated_delete(attached)
+        return None
+    attached = attached or WindowRunbook(window=window)
+    attached.template = template
+    return validated_save(attached)

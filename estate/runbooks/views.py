@@ -70,3 +70,18 @@ def run_decide(request, key: str):
     except ApplicationError as exc:  # the approver who asked, a step not waiting: said on the console
         error = exc.message
     return _answer(request, occurrence, error)
+
+
+@login_required
+@permission_required("runbooks.change_windowrunbook", raise_exception=True)
+@require_POST
+def window_attach(request, key: str):
+    """Attach a template to the occurrence's window (or detach it, with no template chosen)."""
+    occurrence = _occurrence(key, store=False)
+    template_id = request.POST.get("template", "")
+    template = get_object_or_404(RunbookTemplate, pk=int(template_id)) if template_id.isdigit() else None
+    try:
+        services.window_runbook_set(window=occurrence.window, template=template)
+    except ApplicationError as exc:
+        return _answer(request, occurrence, exc.message)
+    return _answer(request, occurrence)

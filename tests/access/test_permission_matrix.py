@@ -380,6 +380,7 @@ PAGE_RULES: dict[str, tuple[str | None, str | None]] = {
     "occurrence_action": (None, OPERATE),
     "runbook_run_start": (None, OPERATE),
     "runbook_run_decide": (None, OPERATE),
+    "runbook_window_attach": (None, OPERATE),
     "operation_create": (None, OPERATE),
     "component_scale": (None, ADMIN),  # sets desired_instances: a change to the component (admin)
     "operation_cancel": (None, OPERATE),

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from estate.runbooks import services
-from estate.runbooks.models import RunbookRun, RunbookTemplate
+from estate.runbooks.models import RunbookRun, RunbookTemplate, WindowRunbook
 from tests.conftest import token_client
 from tests.operations.conftest import run_to_end
 from tests.runbooks.conftest import open_occurrence, template
@@ -132,3 +132,16 @@ def test_the_calendar_shows_a_running_occurrences_progress(client, members, requ
     shown = next(e for e in events if e["id"] == occurrence.key)
     assert shown["extendedProps"]["progress"] == "Runbook: 0 of 3 steps (waiting for a person)"
     assert shown["title"].startswith("▶ ")
+
+
+def test_an_operator_attaches_a_template_to_the_window_from_the_console_and_detaches_it(client, members, requester):
+    occurrence = open_occurrence(members[:1])
+    chosen = template([{"type": "manual", "name": "look"}], name="Look")
+    client.force_login(requester)
+    page = client.post(
+        f"/runbooks/occurrences/{occurrence.key}/attach/", {"template": chosen.pk}, HTTP_HX_REQUEST="true"
+    )
+    assert page.status_code == 200 and "This window runs “Look”" in page.content.decode()
+    assert WindowRunbook.objects.get(window=occurrence.window).template == chosen
+    client.post(f"/runbooks/occurrences/{occurrence.key}/attach/", {"template": ""})
+    assert not WindowRunbook.objects.exists()
