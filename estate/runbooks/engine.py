@@ -156,7 +156,8 @@ class Turn:
         if not failing:
             held_since = detail["held_since"] = detail.get("held_since") or now
             if now - held_since >= spec["hold_seconds"]:
-                return self.done(step, f"{said(step)}: held for {spec['hold_seconds']:g} s.")
+                held = f"held for {spec['hold_seconds']:g} s" if spec["hold_seconds"] else "hold"
+                return self.done(step, f"{said(step)}: conditions {held}.")
             wait = spec["hold_seconds"] - (now - held_since)
         else:
             detail["held_since"] = None
