@@ -137,7 +137,7 @@ class Turn:
         """The nodes an action acts on, from the executor's facts as they are when the step starts."""
         if target == Target.COMPONENT:
             return [self.op.component.slug]
-        members = self.facts(f"{step.idempotency_key}-nodes")
+        members = self.facts(step, f"{step.idempotency_key}-nodes")
         replicas = sorted(m.name for m in members if m.role == "replica")
         primary = [m.name for m in members if m.role == "primary"]
         chosen = {Target.REPLICAS: replicas, Target.PRIMARY: primary, Target.MEMBERS: replicas + primary}[target]
@@ -187,11 +187,12 @@ class Turn:
             self.done(step, f"{said(step)}: told the owners: {text}")
 
     # --- facts, versions and the occurrence --------------------------------------------------
-    def facts(self, key: str) -> list[Member]:
+    def facts(self, step: RunStep, key: str) -> list[Member]:
+        """The members, or the step asks a person (retry, skip, abort) saying why the executor could not tell."""
         try:
             return self.executor.facts(self.op.component, key=key)
         except ExecutorError as exc:
-            raise AskPerson(f"The executor's facts: {exc}") from exc
+            self.ask(step, f"{said(step)}: the executor could not list the cluster's members: {exc}")
 
     def record_versions(self, phase: str) -> None:
         try:

@@ -260,3 +260,18 @@ def test_a_gate_on_promql_or_the_dependents_error_rate_pauses_naming_what_it_mea
     question = asking(run).question
     assert "dependents' error rate = 0.3, must be ≤ 0.05" in question
     assert "PROMETHEUS_URL is not configured" in question
+
+
+def test_an_executor_that_cannot_list_the_members_pauses_on_the_step_and_a_retry_goes_on(
+    cluster, members, requester, approver
+):
+    occurrence = open_occurrence(members[:1])
+    steps = [{"type": "action", "name": "patch", "action": "patch", "target": "replicas"}]
+    run = services.run_start(occurrence=occurrence, requested_by=requester, template=template(steps))
+    cluster.path.joinpath("cluster.json").rename(cluster.path / "gone.json")  # the node cannot answer now
+    assert run_to_end(run.operation).state == OperationState.PAUSED
+    assert "could not list the cluster's members" in asking(run).question
+    cluster.path.joinpath("gone.json").rename(cluster.path / "cluster.json")
+    services.run_decide(run=run, position=0, decision="retry", user=approver)
+    assert run_to_end(run.operation).state == OperationState.SUCCEEDED
+    assert cluster.performed() == [f"patch db-2 run{run.operation_id}-s0-db-2"]
