@@ -109,6 +109,7 @@ class InstanceViewSet(FieldOwnersMixin, ServiceModelViewSet):
     queryset = Instance.objects.select_related("component", "image")
     serializer_class = serializers.InstanceSerializer
     filterset_class = InstanceFilterSet
+    values_method_fields = ("managed_by",)  # reads the row's pk and the page's owners (get_serializer)
     export_ndjson = True
 
     def perform_create(self, serializer):
