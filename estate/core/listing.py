@@ -65,6 +65,7 @@ class Plan:
     converters: list[tuple[int, drf.Field]] = field(default_factory=list)
     many: list[ManyField] = field(default_factory=list)
     methods: list[int] = field(default_factory=list)
+    properties: dict[str, property] = field(default_factory=dict)  # model properties among the methods
 
     def rows(self, queryset: models.QuerySet) -> models.QuerySet:
         return queryset.prefetch_related(None).values_list(*self.lookups)
@@ -93,8 +94,13 @@ class Plan:
         objects = [SimpleNamespace(**row, pk=pk) for row, pk in zip(shaped, pks, strict=True)]
         fields = serializer_of(objects).child.fields
         for name in [self.names[index] for index in self.methods]:
+            write, prop = fields[name].to_representation, self.properties.get(name)
             for row, obj in zip(shaped, objects, strict=True):
-                row[name] = fields[name].to_representation(obj)
+                if prop is None:
+                    row[name] = write(obj)
+                else:  # the model's property, run on the row: None stays None, as in DRF
+                    value = prop.fget(obj)
+                    row[name] = None if value is None else write(value)
 
     def _fill_many(self, rows: list[list], many: ManyField) -> None:
         owners = {row[many.index] for row in rows}  # the index holds the row's pk until filled
@@ -134,7 +140,8 @@ def _writer(serializer_field: drf.Field):
 def plan_for(serializer_class, queryset: models.QuerySet, methods: frozenset = frozenset()) -> Plan | None:
     """The plan that reads `serializer_class`'s fields from `queryset`, or None when one cannot be read exactly.
 
-    `methods` names the method fields that read only the row's pk and fields, and the serializer's context.
+    `methods` names the method fields (and fields whose source is a model property) that read only the row's
+    pk and fields, and the serializer's context.
     """
     if not issubclass(serializer_class, drf.ModelSerializer):
         return None
@@ -157,7 +164,10 @@ def _build(serializer, model, annotations: frozenset, methods: frozenset) -> Pla
         for name, serializer_field in serializer.fields.items():
             if serializer_field.write_only:
                 continue
-            if isinstance(serializer_field, drf.SerializerMethodField) and name in methods:
+            prop = _property(model, serializer_field)
+            if name in methods and (isinstance(serializer_field, drf.SerializerMethodField) or prop):
+                if prop:
+                    plan.properties[name] = prop
                 plan.methods.append(len(plan.names))
                 plan.names.append(name)
                 plan.lookups.append("pk")  # the row's pk until the method writes the field
@@ -166,6 +176,12 @@ def _build(serializer, model, annotations: frozenset, methods: frozenset) -> Pla
     except Unreadable:
         return None
     return plan
+
+
+def _property(model, serializer_field) -> property | None:
+    source = serializer_field.source_attrs
+    prop = getattr(model, source[0], None) if len(source) == 1 else None
+    return prop if isinstance(prop, property) else None
 
 
 def _add(plan: Plan, name: str, serializer_field, model, annotations: frozenset) -> None:
@@ -264,7 +280,8 @@ class ValuesListMixin:
     Responses are the same JSON either way (tests/api/test_speed_contract.py compares them per endpoint).
     `API_VALUES_LISTS = False` in settings turns the fast path off. `values_method_fields` names the
     serializer's method fields that read only the row's pk and fields and the serializer's context: they are
-    called with the row as an object, the context being what `get_serializer` gives the page.
+    called with the row as an object, the context being what `get_serializer` gives the page. A field whose
+    source is a model property may be named too: the property runs on the row, read as such an object.
     """
 
     values_method_fields: tuple[str, ...] = ()

@@ -35,7 +35,14 @@ from tests.factories import ImmutableComponentFactory
 pytestmark = pytest.mark.django_db
 
 # The lists scripts read in bulk: they must take the values() plan, not fall back to the serializers.
-HOT = ["/api/v1/components/", "/api/v1/instances/", "/api/v1/images/", "/api/v1/health-changes/", "/api/v1/audit/"]
+HOT = [
+    "/api/v1/components/",
+    "/api/v1/instances/",
+    "/api/v1/images/",
+    "/api/v1/health-changes/",
+    "/api/v1/audit/",
+    "/api/v1/operations/",
+]
 
 
 def _awkward_rows() -> None:
@@ -68,7 +75,7 @@ def test_every_list_answers_the_same_bytes_through_the_values_plan_as_through_th
             fast = api.get(path, query)
             assert fast.status_code == slow.status_code, (path, query)
             assert fast.content == slow.content, (path, query)
-        assert slow.status_code == 200 or path not in HOT, path
+            assert slow.status_code == 200 or path not in HOT or "page" in query, path
     assert json.loads(api.get("/api/v1/components/", {"page_size": 1000}).content)["count"] > 10
 
 
@@ -98,7 +105,7 @@ AWKWARD = {
     "money": decimal.Decimal("1.50"),
     "id": uuid.UUID(int=7),
     "lazy": gettext_lazy("Invalid request."),
-    "text": "naïve \u2028 \u2029 \x1f \\ \" ✓",
+    "text": 'naïve \u2028 \u2029 \x1f \\ " ✓',
     "numbers": [0, -1, 2**63 - 1, 1.5, 0.1, True, False, None],
     1: "an int key",
     "nested": {"a": [{"b": ()}]},

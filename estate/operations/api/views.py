@@ -25,6 +25,7 @@ class OperationViewSet(ValuesListMixin, mixins.ListModelMixin, mixins.RetrieveMo
 
     permission_classes = [OperationPermissions]
     filterset_class = OperationFilterSet
+    values_method_fields = ("percent",)  # Operation.percent reads progress_done, progress_total and state
 
     def get_queryset(self):
         qs = selectors.operation_list()
