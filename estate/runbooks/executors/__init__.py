@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from estate.runbooks.executors.base import Executor, ExecutorError, ExecutorTimeout, Member
 from estate.runbooks.executors.command import CommandExecutor
+from estate.runbooks.executors.elasticache import ElastiCacheExecutor
 from estate.runbooks.executors.patroni import PatroniExecutor
+from estate.runbooks.executors.rds import RdsExecutor
 from estate.runbooks.executors.webhook import WebhookExecutor
 
 EXECUTORS: dict[str, type[Executor]] = {
     CommandExecutor.name: CommandExecutor,
+    ElastiCacheExecutor.name: ElastiCacheExecutor,
     PatroniExecutor.name: PatroniExecutor,
+    RdsExecutor.name: RdsExecutor,
     WebhookExecutor.name: WebhookExecutor,
 }
 
