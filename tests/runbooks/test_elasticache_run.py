@@ -140,7 +140,12 @@ def test_each_elasticache_action_asked_twice_is_done_once(aws, sessions, request
     assert executor.act("failover", "sessions-001", {}, "k-again", timeout=60)["changed"] is False  # not primary
 
 
-def test_a_group_that_stays_modifying_pauses_the_step_with_the_reason(aws, sessions, requester):  # noqa: F811
+def test_a_group_that_stays_modifying_pauses_the_step_with_the_reason_and_a_retry_waits_afresh(
+    aws,  # noqa: F811
+    sessions,
+    requester,
+    approver,
+):
     group, nodes = sessions
     group.looks_per_change = 10_000
     steps = [{"type": "action", "name": "upgrade", "action": "upgrade_engine", "params": {"version": "7.1"},
@@ -153,3 +158,8 @@ def test_a_group_that_stays_modifying_pauses_the_step_with_the_reason(aws, sessi
     assert step.state == StepState.ASKING
     assert "replication group sessions is still 'modifying'" in step.question
     assert len(aws.asked_for("ModifyReplicationGroup")) == 1  # asked once, looked at many times
+
+    group.busy_looks = 3  # AWS finishes a while after the person's retry: the step waits again, it asks nothing
+    services.run_decide(run=run, position=0, decision="retry", user=approver)
+    assert run_to_end(run.operation).state == OperationState.SUCCEEDED
+    assert len(aws.asked_for("ModifyReplicationGroup")) == 1

@@ -20,7 +20,7 @@ from estate.operations.choices import OperationState
 from estate.operations.models import ProviderConfig
 from estate.runbooks import services
 from estate.runbooks.choices import StepState
-from estate.runbooks.executors import executor_for
+from estate.runbooks.executors import ExecutorError, executor_for
 from estate.runbooks.models import RunbookTemplate, RunStep
 from estate.runbooks.shipped import AWS_RDS
 from tests.conftest import token_client
@@ -207,6 +207,24 @@ def test_an_action_asked_twice_with_the_same_key_is_done_once(aws, aurora, reque
     assert executor.act("failover", "orders-1", {}, "run1-s9-orders-1", timeout=60)["changed"] is False
     assert executor.act("upgrade_engine", "orders-1", {"version": "16.1"}, "k2", timeout=60)["changed"] is False
     assert len(aws.asked_for("FailoverDBCluster")) == 1 and len(aws.asked_for("ModifyDBCluster")) == 1
+
+
+def test_a_call_aws_refused_is_asked_again_on_retry(aws, aurora, requester):
+    writer, _ = aurora
+    run = services.run_start(occurrence=open_occurrence([writer]), requested_by=requester,
+                             template=template([{"type": "manual", "name": "wait"}], executor="rds"))  # fmt: skip
+    busy = f'<ErrorResponse xmlns="{RDS_NS}"><Error><Type>Sender</Type><Code>InvalidDBInstanceState</Code>' \
+           "<Message>backing up</Message></Error><RequestId>peer</RequestId></ErrorResponse>"  # fmt: skip
+    aws.answers = lambda action, params: (400, busy) if action == "RebootDBInstance" else None
+    executor = executor_for("rds", operation=run.operation)
+    with pytest.raises(ExecutorError, match="backing up"):
+        executor.act("reboot", "orders-2", {}, "run1-s3-orders-2", timeout=60)
+    aws.answers = None  # the backup ended; a person retries the step (same key): AWS is asked again
+    assert executor.act("reboot", "orders-2", {}, "run1-s3-orders-2", timeout=60) == {
+        "rebooted": "orders-2",
+        "failover": False,
+    }
+    assert len(aws.asked_for("RebootDBInstance")) == 2
 
 
 def test_a_step_the_rds_executor_cannot_do_is_refused_at_save_naming_its_actions(requester):

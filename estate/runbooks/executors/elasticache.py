@@ -34,7 +34,14 @@ class ElastiCacheExecutor(AwsExecutor):
             answer = self.apply_update(group, params, key, timeout)
         else:
             answer = self.failover(group, node, params.get("target"), key, timeout)
-        self.wait_available(key, f"replication group {group}", self.group(group).get("Status", ""))
+        if action == "upgrade_engine":  # AWS may still say available just after the call: wait for the version
+            settled = all(m.engine_version == answer["engine_version"] for m in self.members())
+        elif action == "failover" and answer["changed"]:
+            settled = not any(m.name == node and m.role == "primary" for m in self.members())
+        else:
+            settled = True
+        status = self.group(group).get("Status", "")
+        self.wait_until(key, timeout, f"replication group {group}", settled, status)
         return answer
 
     def upgrade(self, group: str, params: dict, key: str, timeout: float) -> dict:

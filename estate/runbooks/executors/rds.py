@@ -58,30 +58,46 @@ class AwsExecutor(Executor):
             raise ExecutorError(f"AWS {self.service} {method}: {exc}") from exc
 
     # --- once per key, then wait -------------------------------------------------------------
-    def requested(self, key: str) -> bool:
-        return key in self.operation.result.get(RESULT_KEY, {})
+    def entry(self, key: str) -> dict | None:
+        return self.operation.result.get(RESULT_KEY, {}).get(key)
 
-    def record(self, key: str, timeout: float) -> None:
-        """The key and its deadline, committed before AWS is asked: a resumed step only waits."""
+    def requested(self, key: str) -> bool:
+        return self.entry(key) is not None
+
+    def write(self, key: str, entry: dict | None) -> None:
+        """The key's entry in the operation's result, committed at once (before AWS is asked)."""
         self.heartbeat()  # only the worker holding the lease writes
-        requests = {**self.operation.result.get(RESULT_KEY, {}), key: {"deadline": time.time() + timeout}}
+        requests = {k: v for k, v in self.operation.result.get(RESULT_KEY, {}).items() if k != key}
+        if entry is not None:
+            requests[key] = entry
         self.operation.result = {**self.operation.result, RESULT_KEY: requests}
         Operation.objects.filter(pk=self.operation.pk).update(result=self.operation.result)
 
     def once(self, key: str, timeout: float, request) -> None:
-        if not self.requested(key):
-            self.record(key, timeout)
-            request()
-
-    def wait_available(self, key: str, what: str, status: str) -> None:
-        """Return when `status` is available; else Snooze until the next look, or ExecutorTimeout past the deadline."""
-        if status == "available":
+        """Ask AWS once per key. A refusal forgets the key (nothing was done): a person's retry asks again."""
+        if self.requested(key):
             return
-        deadline = self.operation.result.get(RESULT_KEY, {}).get(key, {}).get("deadline", time.time())
-        left = deadline - time.time()
+        self.write(key, {"deadline": time.time() + timeout})
+        try:
+            request()
+        except ExecutorError:
+            self.write(key, None)
+            raise
+
+    def wait_until(self, key: str, timeout: float, what: str, settled: bool, status: str) -> None:
+        """Return once the change is seen and `status` is available; else Snooze until the next look, or
+        ExecutorTimeout past the deadline (the run pauses; a person's retry waits afresh)."""
+        if settled and status == "available":
+            return
+        entry = self.entry(key) or {}
+        if entry.get("expired") or "deadline" not in entry:  # asked again after a timeout, or never asked here
+            entry = {"deadline": time.time() + timeout}
+            self.write(key, entry)
+        left = entry["deadline"] - time.time()
         if left <= 0:
-            raise ExecutorTimeout(f"{what} is still {status!r}, not available, after the step's timeout.")
-        raise Snooze(min(settings.OPERATIONS_POLL_SECONDS, left), f"waiting for {what} to be available ({status})")
+            self.write(key, {**entry, "expired": True})
+            raise ExecutorTimeout(f"{what} is still {status!r} after the step's {timeout:g} s.")
+        raise Snooze(min(settings.OPERATIONS_POLL_SECONDS, left), f"waiting for {what} ({status})")
 
 
 class RdsExecutor(AwsExecutor):
@@ -102,7 +118,14 @@ class RdsExecutor(AwsExecutor):
             answer = self.reboot(node, bool(params.get("failover")), key, timeout)
         else:
             answer = self.failover(node, params.get("target"), key, timeout)
-        self.wait_available(key, node, self.instance(node)["DBInstanceStatus"])
+        instance = self.instance(node)
+        if action == "upgrade_engine":  # AWS may still say available just after the call: wait for the version
+            settled = instance["EngineVersion"] == answer["engine_version"]
+        elif action == "failover" and instance.get("DBClusterIdentifier"):
+            settled = not any(m.name == node and m.role == "primary" for m in self.members())
+        else:
+            settled = True
+        self.wait_until(key, timeout, node, settled, instance["DBInstanceStatus"])
         return answer
 
     # --- actions -----------------------------------------------------------------------------
