@@ -31,7 +31,7 @@ POSTGRESQL_UNDER_PATRONI = {
 HEALTHY = {"type": "gate", "conditions": [{"kind": "health"}], "hold_seconds": 10, "timeout_seconds": 900}
 CLIENTS_FINE = {
     "type": "gate",
-    "conditions": [{"kind": "health"}, {"kind": "dependents_error_rate", "max": 0.01}],
+    "conditions": [{"kind": "health"}, {"kind": "dependents_error_rate", "max": 0.05}],
     "hold_seconds": 30,
     "timeout_seconds": 900,
 }
