@@ -45,11 +45,14 @@ class AwsExecutor(Executor):
         return dict(config.settings) if config else {}
 
     def client(self):
-        region = self.settings().get("region") or None
-        try:
-            return boto3.client(self.service, region_name=region, config=BOTO_CONFIG)
-        except BotoCoreError as exc:
-            raise ExecutorError(f"AWS {self.service}: {exc}") from exc
+        """One client per executor (a turn of the run): making one loads the service model, the slow part."""
+        if getattr(self, "_client", None) is None:
+            region = self.settings().get("region") or None
+            try:
+                self._client = boto3.client(self.service, region_name=region, config=BOTO_CONFIG)
+            except BotoCoreError as exc:
+                raise ExecutorError(f"AWS {self.service}: {exc}") from exc
+        return self._client
 
     def call(self, method: str, **kwargs) -> dict:
         try:
