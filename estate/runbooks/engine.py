@@ -209,17 +209,24 @@ class Turn:
 
     def update_inventory(self, versions: dict[str, str]) -> None:
         """Each member's new engine version on its component, through the inventory's own service."""
+        from estate.inventory.ownership import field_owners
         from estate.inventory.services import component_update
 
-        for component in Component.objects.filter(pk__in=self.component_ids()):
+        components = list(Component.objects.filter(pk__in=self.component_ids()))
+        owners = field_owners([c.pk for c in components])
+        for component in components:
             version = versions.get(component.name) or versions.get(component.slug)
-            if version and version != component.engine_version:
-                try:
-                    component_update(component=component, data={"engine_version": version})
-                except (ApplicationError, ValidationError, PermissionDenied) as exc:  # e.g. a field a source owns
-                    log_step(
-                        self.op, f"{component}: engine version {version} not recorded: {exc}", level=StepLevel.WARNING
-                    )
+            owner = owners.get(component.pk)
+            if not version or version == component.engine_version:
+                continue
+            if owner and "engine_version" in owner.fields:
+                # One owner per state: the source that discovered it records the new version at its next sync.
+                log_step(self.op, f"{component}: engine version {version} is left to {owner.name} (its next sync).")
+                continue
+            try:
+                component_update(component=component, data={"engine_version": version})
+            except (ApplicationError, ValidationError, PermissionDenied) as exc:
+                log_step(self.op, f"{component}: engine version {version} not recorded: {exc}", level=StepLevel.WARNING)
 
     def close_occurrence(self) -> None:
         from estate.patching.choices import OccurrenceStatus

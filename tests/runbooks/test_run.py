@@ -12,6 +12,7 @@ from estate.access import roles
 from estate.access.models import AccessScope
 from estate.core.errors import ApplicationError
 from estate.core.findings import finding_list
+from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.notifications.models import NotificationRoute
 from estate.operations.choices import OperationState
 from estate.outbox.models import OutboxMessage
@@ -275,3 +276,18 @@ def test_an_executor_that_cannot_list_the_members_pauses_on_the_step_and_a_retry
     services.run_decide(run=run, position=0, decision="retry", user=approver)
     assert run_to_end(run.operation).state == OperationState.SUCCEEDED
     assert cluster.performed() == [f"patch db-2 run{run.operation_id}-s0-db-2"]
+
+
+def test_a_member_a_source_discovered_keeps_its_version_for_the_source_to_record(cluster, members, requester):
+    source = DiscoverySource.objects.create(name="aws-prod", kind="aws", regions=["eu-west-1"])
+    DiscoveredObject.objects.create(
+        source=source, key="arn:db-2", kind="rds", component=members[1], last_seen_at=timezone.now()
+    )
+    steps = [{"type": "action", "name": "patch the replicas", "action": "patch", "target": "replicas"}]
+    occurrence = open_occurrence(members[:1])
+    template(steps, window=occurrence.window)
+    op = run_to_end(services.run_start(occurrence=occurrence, requested_by=requester).operation)
+    assert op.state == OperationState.SUCCEEDED, op.error
+    versions = {c.name: c.engine_version for c in type(members[0]).objects.filter(pk__in=[m.pk for m in members])}
+    assert versions == {"db-1": "16.3", "db-2": "16.3"}  # db-1 was not patched; db-2 waits for its source
+    assert op.steps.filter(message__contains="engine version 16.4 is left to discovery:aws-prod").exists()
