@@ -487,8 +487,6 @@ OPERATIONS_WEBHOOK_CALLBACK_URL = env_str(
 )
 OPERATIONS_WEBHOOK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_TIMEOUT_SECONDS", "10"))
 OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS = float(env_str("OPERATIONS_WEBHOOK_CALLBACK_TIMEOUT_SECONDS", "1800"))
-# Outbound calls to typed-in addresses (estate.core.outbound): loopback, link-local, metadata,
-# multicast and reserved addresses are refused unless listed here (comma-separated networks,
 # Runbooks (docs/runbooks.md). The command executor runs only these argv templates, one per action,
 # plus "facts" (prints the cluster's members), without a shell: a JSON object such as
 # {"patch": ["/usr/local/bin/patch-node", "{node}", "{key}"], "facts": ["/usr/local/bin/members", "{component}"]}.
@@ -499,6 +497,8 @@ RUNBOOK_WEBHOOK_ACTIONS = env_list(
 )
 # How often a gate looks at its conditions again while it waits.
 RUNBOOK_GATE_POLL_SECONDS = float(env_str("RUNBOOK_GATE_POLL_SECONDS", "5"))
+# Outbound calls to typed-in addresses (estate.core.outbound): loopback, link-local, metadata,
+# multicast and reserved addresses are refused unless listed here (comma-separated networks,
 # e.g. "127.0.0.1/32,fe80::/10"); private ranges are allowed already. Empty: nothing extra.
 OUTBOUND_ALLOWED_NETWORKS = env_str("OUTBOUND_ALLOWED_NETWORKS", "")
 # Which components' provider configs may name which secret variable (estate.operations.providers
