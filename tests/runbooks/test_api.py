@@ -64,6 +64,17 @@ def test_a_run_outside_its_window_is_a_409_naming_the_occurrence(cluster, member
     assert not RunbookRun.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("key", "says"),
+    [("0", "look like"), ("999999-1764500000", "No PatchWindow matches"), ("1-99999999999999999", "No occurrence")],
+)
+def test_an_occurrence_key_that_names_nothing_is_a_400_naming_the_field(requester, key, says):
+    response = token_client(requester).post("/api/v1/runbook-runs/", {"occurrence": key}, format="json")
+    assert response.status_code == 400
+    assert says in response.json()["errors"]["occurrence"][0]
+    assert not RunbookRun.objects.exists()
+
+
 def test_start_then_approve_by_another_operator(cluster, members, requester, approver):
     occurrence = open_occurrence(members[:1])
     template([{"type": "approval", "name": "go?"}], window=occurrence.window)

@@ -22,7 +22,7 @@ REPLAYED = "Idempotent-Replayed"
 
 
 class CatalogApplySerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = CatalogApply

@@ -37,7 +37,7 @@ class DiscoveredObjectSerializer(serializers.ModelSerializer):
     """Where a component or instance came from; a component's managed fields until it is detached."""
 
     source = serializers.SlugRelatedField(slug_field="name", read_only=True)
-    detached_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    detached_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     managed_fields = serializers.SerializerMethodField()
 
     class Meta:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from django.http import Http404
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.permissions import DjangoModelPermissions
 from rest_framework.response import Response
 
@@ -59,7 +61,10 @@ class RunbookRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def create(self, request, *args, **kwargs):
         body = serializers.RunbookRunStartSerializer(data=request.data)
         body.is_valid(raise_exception=True)
-        occurrence = occurrence_by_key(body.validated_data["occurrence"])  # 404 naming the key's shape
+        try:
+            occurrence = occurrence_by_key(body.validated_data["occurrence"])
+        except Http404 as exc:  # a key in the body that names nothing: the body's field is what is wrong
+            raise ValidationError({"occurrence": [str(exc)]}) from None
         run = services.run_start(
             occurrence=occurrence, requested_by=request.user, template=body.validated_data.get("template")
         )
