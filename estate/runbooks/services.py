@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -28,6 +30,33 @@ from estate.runbooks.models import RunbookRun, RunbookTemplate, RunStep, WindowR
 
 def _refuse(message: str, field: str = "non_field_errors", status: int = 400) -> ApplicationError:
     return ApplicationError(message, errors={field: [message]}, status=status)
+
+
+RUN_PARAM_NAME = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+MAX_RUN_PARAMS = 10
+
+
+def _run_params(params) -> dict[str, str]:
+    if params is None:
+        return {}
+    bad = (
+        not isinstance(params, dict)
+        or len(params) > MAX_RUN_PARAMS
+        or not all(isinstance(k, str) and RUN_PARAM_NAME.match(k) for k in params)
+        or not all(isinstance(v, str) and 0 < len(v) <= 100 for v in params.values())
+    )
+    if bad:
+        raise _refuse(
+            f"At most {MAX_RUN_PARAMS} parameters, each a lower-case name and a text of 1 to 100 characters.", "params"
+        )
+    return params
+
+
+def _with_run_params(step, params: dict[str, str]):
+    if not params or not isinstance(step, dict) or step.get("type") != StepType.ACTION:
+        return step
+    own = {name: value for name, value in (step.get("params") or {}).items() if value not in ("", None)}
+    return {**step, "params": {**params, **own}}
 
 
 def runbook_for(occurrence: Occurrence, template: RunbookTemplate | None) -> tuple[RunbookTemplate | None, list[dict]]:
@@ -57,16 +86,23 @@ def _check_window(occurrence: Occurrence) -> None:
                       f"{utc_text(occurrence.end)}; it is {utc_text(now)}.", "occurrence", status=409)  # fmt: skip
 
 
-def run_start(*, occurrence: Occurrence, requested_by, template: RunbookTemplate | None = None) -> RunbookRun:
+def run_start(
+    *, occurrence: Occurrence, requested_by, template: RunbookTemplate | None = None, params: dict | None = None
+) -> RunbookRun:
     """Record a run of the runbook (an operation of kind run_runbook on the window's first component) and
     wake a worker once committed. Refused outside the occurrence's window, in a change freeze, and while
-    any of the window's components has an operation in progress."""
+    any of the window's components has an operation in progress.
+
+    `params` fill what the template's action steps leave empty ({"version": "16.5"} for a shipped
+    template's upgrade steps), so one template serves every upgrade; a step's own value wins."""
+    params = _run_params(params)
     components = list(occurrence.window.components.order_by("name"))
     if not components:
         raise _refuse("The window covers no component.", "occurrence")
     guard_write(Operation(component=components[0]))
     _check_window(occurrence)
     template, steps = runbook_for(occurrence, template)
+    steps = [_with_run_params(step, params) for step in steps]
     if (calendar := calendar_state(components[0])).closed:
         raise _refuse(calendar.reason, "occurrence", status=409)
     busy = Operation.objects.filter(component_id__in=cluster_component_ids(occurrence.window),

@@ -47,7 +47,9 @@ def run_start(request, key: str):
     template_id = request.POST.get("template", "")
     template = get_object_or_404(RunbookTemplate, pk=int(template_id)) if template_id.isdigit() else None
     try:
-        services.run_start(occurrence=occurrence, requested_by=request.user, template=template)
+        version = request.POST.get("version", "").strip()
+        params = {"version": version} if version else None
+        services.run_start(occurrence=occurrence, requested_by=request.user, template=template, params=params)
     except ApplicationError as exc:
         return _answer(request, occurrence, exc.message)
     return _answer(request, occurrence)

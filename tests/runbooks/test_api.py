@@ -156,3 +156,18 @@ def test_an_operator_attaches_a_template_to_the_window_from_the_console_and_deta
     assert WindowRunbook.objects.get(window=occurrence.window).template == chosen
     client.post(f"/runbooks/occurrences/{occurrence.key}/attach/", {"template": ""})
     assert not WindowRunbook.objects.exists()
+
+
+def test_start_with_run_parameters_and_bad_ones_name_params(cluster, members, requester):
+    occurrence = open_occurrence(members[:1])
+    steps = [{"type": "action", "name": "upgrade", "action": "patch", "target": "replicas", "params": {"version": ""}}]
+    template(steps, window=occurrence.window)
+    client = token_client(requester)
+    start = lambda params: client.post(  # noqa: E731
+        "/api/v1/runbook-runs/", {"occurrence": occurrence.key, "params": params}, format="json"
+    )
+    bad = start({"Version": "1"})
+    assert bad.status_code == 400 and "params" in bad.json()["errors"]
+    good = start({"version": "16.5"})
+    assert good.status_code == 202, good.content
+    assert RunbookRun.objects.get().steps.get().spec["params"] == {"version": "16.5"}

@@ -291,3 +291,29 @@ def test_a_member_a_source_discovered_keeps_its_version_for_the_source_to_record
     versions = {c.name: c.engine_version for c in type(members[0]).objects.filter(pk__in=[m.pk for m in members])}
     assert versions == {"db-1": "16.3", "db-2": "16.3"}  # db-1 was not patched; db-2 waits for its source
     assert op.steps.filter(message__contains="engine version 16.4 is left to discovery:aws-prod").exists()
+
+
+def test_run_parameters_fill_what_action_steps_leave_empty_and_a_steps_own_value_wins(cluster, members, requester):
+    steps = [
+        {"type": "action", "name": "to reach", "action": "patch", "target": "replicas", "params": {"version": ""}},
+        {"type": "action", "name": "pinned", "action": "patch", "target": "replicas", "params": {"version": "16.2"}},
+        {"type": "manual", "name": "look"},
+    ]
+    occurrence = open_occurrence(members[:1])
+    template(steps, window=occurrence.window)
+    run = services.run_start(occurrence=occurrence, requested_by=requester, params={"version": "16.5"})
+    specs = [s.spec.get("params") for s in RunStep.objects.filter(run=run).order_by("position")]
+    assert specs == [{"version": "16.5"}, {"version": "16.2"}, None]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"Version": "16.5"}, {"version": ""}, {"version": "x" * 101}, {f"k{n}": "x" for n in range(11)}, ["version"]],
+)
+def test_bad_run_parameters_are_refused_naming_params_and_nothing_starts(cluster, members, requester, params):
+    occurrence = open_occurrence(members[:1])
+    template([{"type": "manual", "name": "look"}], window=occurrence.window)
+    with pytest.raises(ApplicationError) as refused:
+        services.run_start(occurrence=occurrence, requested_by=requester, params=params)
+    assert list(refused.value.errors) == ["params"]
+    assert not RunStep.objects.exists()

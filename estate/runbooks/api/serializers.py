@@ -51,6 +51,10 @@ class RunbookRunStartSerializer(serializers.Serializer):
         queryset=RunbookTemplate.objects.all(), required=False, allow_null=True,
         help_text="Empty: the window's runbook (or its checklist lines, as manual steps).",
     )  # fmt: skip
+    params = serializers.DictField(
+        child=serializers.CharField(max_length=100), required=False,
+        help_text='Fill what the action steps leave empty, e.g. {"version": "16.5"} (at most 10; a step wins).',
+    )  # fmt: skip
 
 
 class DecisionSerializer(serializers.Serializer):

@@ -66,7 +66,10 @@ class RunbookRunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         except Http404 as exc:  # a key in the body that names nothing: the body's field is what is wrong
             raise ValidationError({"occurrence": [str(exc)]}) from None
         run = services.run_start(
-            occurrence=occurrence, requested_by=request.user, template=body.validated_data.get("template")
+            occurrence=occurrence,
+            requested_by=request.user,
+            template=body.validated_data.get("template"),
+            params=body.validated_data.get("params"),
         )
         return Response(self._shown(run), status=status.HTTP_202_ACCEPTED)
 
