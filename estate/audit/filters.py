@@ -2,36 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import django_filters
 from django import forms
-from django.core.exceptions import ValidationError
 from django.db.models import Q
-from django_filters.fields import IsoDateTimeField
 
 from estate.audit.choices import AuditAction
 from estate.audit.models import AuditEvent
+from estate.core.filters import MomentFilter
 
 # A time without a zone (what the browser's picker sends) is read in the server's zone, UTC by default.
 _MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"})
-
-
-class _UtcDateTimeField(IsoDateTimeField):
-    """An ISO 8601 moment, handed to the database in UTC: PostgreSQL refuses offsets past ±16 hours."""
-
-    def to_python(self, value):
-        moment = super().to_python(value)
-        if moment is None:
-            return None
-        try:
-            return moment.astimezone(UTC)
-        except (OverflowError, ValueError):
-            raise ValidationError("Give a date and time between the years 1 and 9999.", code="invalid") from None
-
-
-class MomentFilter(django_filters.IsoDateTimeFilter):
-    field_class = _UtcDateTimeField
 
 
 class AuditEventFilterSet(django_filters.FilterSet):

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC
+
 import django_filters
 from django import forms
+from django.core.exceptions import ValidationError
+from django_filters.fields import IsoDateTimeField
 from django_filters.widgets import BaseCSVWidget
 
 from estate.core.fields import BIGINT_MAX
@@ -28,6 +32,25 @@ class IdFilter(django_filters.NumberFilter):
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
         super().__init__(*args, **kwargs)
+
+
+class _UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, handed to the database in UTC: PostgreSQL refuses offsets past ±16 hours."""
+
+    def to_python(self, value):
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("Give a date and time between the years 1 and 9999.", code="invalid") from None
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    """An ISO 8601 moment (`since`, `until`); one that is malformed or names no such day is a 400 naming it."""
+
+    field_class = _UtcDateTimeField
 
 
 class StableOrderingFilter(django_filters.OrderingFilter):

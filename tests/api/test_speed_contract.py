@@ -28,7 +28,7 @@ from estate.core.listing import plan_for
 from estate.core.parsers import JSONParser
 from estate.core.renderers import JSONRenderer
 from estate.inventory.models import Instance
-from estate.telemetry.models import HealthChange
+from estate.telemetry.models import HealthChange, Sample
 from tests.api.test_contract import PAGINATED
 from tests.factories import ImmutableComponentFactory
 
@@ -40,6 +40,7 @@ HOT = [
     "/api/v1/instances/",
     "/api/v1/images/",
     "/api/v1/health-changes/",
+    "/api/v1/samples/",
     "/api/v1/audit/",
     "/api/v1/operations/",
 ]
@@ -55,6 +56,9 @@ def _awkward_rows() -> None:
                                 to_state="down", reason="")  # fmt: skip
     HealthChange.objects.create(component=component, at=timezone.now(), from_state="down", to_state="healthy")
     AuditEvent.objects.bulk_create([AuditEvent(action="create", ip="::1", changes={"n": [1.5, None, "\u2028"]})])
+    Sample.objects.bulk_create([Sample(component=component, instance_id=instance.pk, name="lätency\u2028", value=1e-7,
+                                       unit="µs", ts=timezone.now().replace(microsecond=1)),
+                                Sample(component=component, name="n", value=-0.0, ts=timezone.now())])  # fmt: skip
 
 
 @pytest.fixture

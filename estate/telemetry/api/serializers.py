@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from estate.core.fields import ModelSerializer, SlugRelatedField
 from estate.telemetry.choices import ItemType
-from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, LogRule, MetricRule, Sample
 
 
 class IngestItemSerializer(serializers.Serializer):
@@ -61,6 +61,19 @@ class HealthChangeSerializer(ModelSerializer):
     class Meta:
         model = HealthChange
         fields = ["id", "component", "instance", "at", "from_state", "to_state", "reason"]
+
+
+class SampleSerializer(ModelSerializer):
+    """One metric value as stored: its component, instance (or null), metric name, value, unit and time."""
+
+    instance = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The instance's id; it stays after the instance is gone."
+    )
+
+    class Meta:
+        model = Sample
+        fields = ["id", "component", "instance", "name", "value", "unit", "ts"]
+        read_only_fields = fields
 
 
 class ComponentTelemetrySerializer(ModelSerializer):

@@ -27,8 +27,9 @@ from estate.telemetry.auth import (
     sender_actor,
     sender_scope,
 )
+from estate.telemetry.filters import SampleFilterSet
 from estate.telemetry.ingest import ingest
-from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestBatch, LogRule, MetricRule
+from estate.telemetry.models import ComponentTelemetry, HealthChange, IngestBatch, LogRule, MetricRule, Sample
 from estate.telemetry.selectors import component_rules, metric_series
 
 REPLAYED = "Idempotent-Replayed"
@@ -175,6 +176,17 @@ class HealthChangeViewSet(ValuesListMixin, viewsets.ReadOnlyModelViewSet):
     queryset = HealthChange.objects.select_related("instance")
     serializer_class = serializers.HealthChangeSerializer
     filterset_fields = ["component", "instance", "to_state"]
+    export_ndjson = True
+
+
+class SampleViewSet(ValuesListMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Metric samples as stored, newest first; filter by component, instance, metric name and time range.
+    `?format=ndjson` exports every matching sample (README, "The REST API")."""
+
+    # -id after -ts: samples of one moment keep one order across pages.
+    queryset = Sample.objects.order_by("-ts", "-id")
+    serializer_class = serializers.SampleSerializer
+    filterset_class = SampleFilterSet
     export_ndjson = True
 
 
