@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
+
 from django.core.exceptions import NON_FIELD_ERRORS, PermissionDenied, RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import InterfaceError, OperationalError
@@ -10,6 +14,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from estate.core.errors import ApplicationError, in_use_message
@@ -17,11 +22,80 @@ from estate.core.errors import ApplicationError, in_use_message
 
 class Pagination(PageNumberPagination):
     """Page numbers from 1 and page sizes from 1 to max_page_size, as the schema says; anything else is a
-    400 naming the parameter (a page past the last one is a 404), never quietly the default."""
+    400 naming the parameter (a page past the last one is a 404), never quietly the default.
+
+    `pagination=cursor` pages by key instead (keyset pagination): rows in id order, oldest first, each page
+    read from where the last ended through the primary key's index, and no `count` (counting the whole list
+    is what a page number costs, on every page). Scripts reading a large list in full page this way; the
+    `next` link carries the cursor, and a saved cursor also picks up rows created after it was given.
+    """
 
     page_size_query_param = "page_size"
     max_page_size = 1000
     last_page_strings = ()  # the schema says page is an integer
+    mode_query_param = "pagination"
+    cursor_query_param = "cursor"
+    cursor_paging = True  # False where the rows are not a queryset (findings)
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.cursor_mode = self.by_cursor(request)
+        if not self.cursor_mode:
+            return super().paginate_queryset(queryset, request, view)
+        return self._keyset_page(getattr(queryset, "rows", queryset), request)
+
+    def by_cursor(self, request) -> bool:
+        """Whether the request pages by cursor; a 400 naming the parameter for a mix that means nothing."""
+        params = request.query_params
+        mode = params.get(self.mode_query_param)
+        if mode not in (None, "page", "cursor"):
+            raise _invalid(self.mode_query_param, f"'page' or 'cursor' is expected, not {mode!r}.")
+        cursor = mode == "cursor" or (mode is None and self.cursor_query_param in params)
+        if not cursor:
+            if self.cursor_query_param in params:
+                raise _invalid(self.cursor_query_param, "A cursor goes with pagination=cursor, not page numbers.")
+            return False
+        if not self.cursor_paging:
+            raise _invalid(self.mode_query_param, "This list is paged by page number only.")
+        for name, why in (
+            (self.page_query_param, "Cursor pages have no numbers: follow next."),
+            ("ordering", "Cursor pages are in id order; leave out ordering, or page by number."),
+        ):
+            if name in params:
+                raise _invalid(name, why)
+        return True
+
+    def _keyset_page(self, queryset, request) -> list:
+        size = self.get_page_size(request)
+        raw = request.query_params.get(self.cursor_query_param)
+        forward, key = (True, None) if raw is None else _read_cursor(raw, self.cursor_query_param)
+        keyed = queryset.order_by("pk" if forward else "-pk")
+        if key is not None:
+            keyed = keyed.filter(pk__gt=key) if forward else keyed.filter(pk__lt=key)
+        # The page's keys first (an index scan from the cursor), then its rows, between the first key and
+        # the last: the rows' shape (tuples of a values() plan, or objects) need not carry the key, and a
+        # range is one comparison where a list of 1,000 keys costs the driver more than the query.
+        keys = list(keyed.values_list("pk", flat=True)[: size + 1])
+        more, keys = len(keys) > size, sorted(keys[:size])
+        self.page_keys = keys
+        self.has_next = bool(keys) and (more if forward else True)
+        self.has_previous = bool(keys) and (key is not None if forward else more)
+        if not keys:
+            return []
+        return list(queryset.filter(pk__gte=keys[0], pk__lte=keys[-1]).order_by("pk"))
+
+    def get_paginated_response(self, data):
+        if not getattr(self, "cursor_mode", False):
+            return super().get_paginated_response(data)
+        return Response({"next": self._cursor_link("after", -1), "previous": self._cursor_link("before", 0),
+                         "results": data})  # fmt: skip
+
+    def _cursor_link(self, direction: str, end: int) -> str | None:
+        if not (self.has_next if direction == "after" else self.has_previous):
+            return None
+        token = base64.urlsafe_b64encode(f"{direction}:{self.page_keys[end]}".encode()).decode().rstrip("=")
+        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
+        return replace_query_param(url, self.cursor_query_param, token)
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)
@@ -40,7 +114,44 @@ class Pagination(PageNumberPagination):
         }
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
+        if self.cursor_paging:
+            parameters += [
+                {"name": self.mode_query_param, "required": False, "in": "query",
+                 "description": "cursor: page by key, in id order, without count (for reading a large list in "
+                                "full); page (the default): by page number.",
+                 "schema": {"type": "string", "enum": ["page", "cursor"], "default": "page"}},
+                {"name": self.cursor_query_param, "required": False, "in": "query",
+                 "description": "Where a cursor page starts: the value in the next or previous link.",
+                 "schema": {"type": "string"}},
+            ]  # fmt: skip
         return parameters
+
+    def get_paginated_response_schema(self, schema) -> dict:
+        envelope = super().get_paginated_response_schema(schema)
+        if self.cursor_paging:
+            envelope["required"] = ["results"]
+            envelope["properties"]["count"]["description"] = "Every matching row; absent with pagination=cursor."
+        return envelope
+
+
+BIGGEST_KEY = 2**63 - 1  # a bigint: past it the database refuses the comparison
+_CURSOR = re.compile(r"(after|before):([0-9]{1,19})")
+
+
+def _read_cursor(raw: str, name: str) -> tuple[bool, int]:
+    """(forward, key) from a cursor this API wrote; anything else is a 400 naming the parameter."""
+    try:
+        text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeError, ValueError):
+        text = ""
+    match = _CURSOR.fullmatch(text) if len(raw) <= 64 else None
+    if match is None or int(match[2]) > BIGGEST_KEY:
+        raise _invalid(name, "Not a cursor this API gave: start again without it, or follow next.")
+    return match[1] == "after", int(match[2])
+
+
+def _invalid(name: str, message: str) -> exceptions.ValidationError:
+    return exceptions.ValidationError({name: [message]})
 
 
 def _whole_number(raw: str, name: str, maximum: int | None = None) -> int:

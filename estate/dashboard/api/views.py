@@ -17,8 +17,11 @@ from estate.dashboard.forms import FindingQuery
 class FindingPagination(Pagination):
     """Paginates the registry's own (total, page) answer instead of a queryset."""
 
+    cursor_paging = False  # the registry's rows have no key to page by
+
     def paginate_findings(self, request, filters: dict) -> list:
         self.request = request
+        self.by_cursor(request)  # a 400 naming pagination when asked for cursor pages
         size = self.get_page_size(request)
         number = self.get_page_number(request)
         counts = estate_finding_counts(**filters)
