@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from django.db.models import DateTimeField, Func
+from django.core.exceptions import EmptyResultSet
+from django.db.models import DateTimeField, Field, ForeignObject, Func, Lookup
 
 
 class DaysAgo(Func):
@@ -20,3 +21,29 @@ class DaysAgo(Func):
             connection,
             template="strftime('%%%%Y-%%%%m-%%%%d %%%%H:%%%%M:%%%%f', 'now', -(%(expressions)s) || ' days')",
         )
+
+
+class AnyOf(Lookup):
+    """`column__any_of=keys`: the rows whose column is one of `keys`, as `IN` is, for the keys of a page.
+
+    On PostgreSQL the keys go as one array parameter (`column = ANY(%s)`): `__in` with a page's thousand
+    keys prepares each key through the field and gives the driver a thousand placeholders to fill, which
+    costs several times the query itself (7 ms against 1.8 ms for 1,000 keys, bench/RESULTS.md). Elsewhere
+    it is `IN`. The keys are used as given (ints or text, as the column holds).
+    """
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        keys = list(self.rhs)
+        if connection.vendor == "postgresql":
+            return f"{lhs} = ANY(%s)", [*lhs_params, keys]
+        if not keys:
+            raise EmptyResultSet
+        return f"{lhs} IN ({', '.join(['%s'] * len(keys))})", [*lhs_params, *keys]
+
+
+Field.register_lookup(AnyOf)
+ForeignObject.register_lookup(AnyOf)  # foreign keys keep lookups of their own, apart from Field's

@@ -105,7 +105,7 @@ class Plan:
     def _fill_many(self, rows: list[list], many: ManyField) -> None:
         owners = {row[many.index] for row in rows}  # the index holds the row's pk until filled
         related: dict = {owner: [] for owner in owners}
-        pairs = many.model._default_manager.filter(**{f"{many.owner_lookup}__in": owners})
+        pairs = many.model._default_manager.filter(**{f"{many.owner_lookup}__any_of": owners})  # core.db
         for owner, value in pairs.values_list(many.owner_lookup, many.value_lookup):
             related[owner].append(value)
         for row in rows:

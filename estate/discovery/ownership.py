@@ -36,17 +36,17 @@ def managed_fields(source: DiscoverySource) -> tuple[str, ...]:
 
 def component_owners(component_ids: Collection[int]) -> dict[int, FieldOwner]:
     """The inventory's lookup: one query for any number of components."""
-    records = DiscoveredObject.objects.filter(component_id__in=component_ids, detached_at__isnull=True).select_related(
-        "source"
-    )
+    records = DiscoveredObject.objects.filter(
+        component_id__any_of=component_ids, detached_at__isnull=True
+    ).select_related("source")
     return {r.component_id: _owner(r) for r in records}
 
 
 def instance_owners(instance_ids: Collection[int]) -> dict[int, FieldOwner]:
     """An instance's fields are its source's until its component is detached (the instances go with it)."""
-    records = DiscoveredObject.objects.filter(instance_id__in=instance_ids, detached_at__isnull=True).select_related(
-        "source"
-    )
+    records = DiscoveredObject.objects.filter(
+        instance_id__any_of=instance_ids, detached_at__isnull=True
+    ).select_related("source")
     owner = {r.source_id: FieldOwner(r.source.actor_name, frozenset(INSTANCE_FIELDS), INSTANCE_HINT) for r in records}
     return {r.instance_id: owner[r.source_id] for r in records}
 
