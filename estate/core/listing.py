@@ -89,11 +89,16 @@ class Plan:
         return shaped
 
     def _fill_methods(self, shaped: list[dict], pks: list, serializer_of) -> None:
-        # The method sees the row as an object with its pk and its fields as written, and the context the
-        # viewset gives a page (get_serializer), so the method stays the one definition of its field.
+        # The method sees the row as an object with its pk and its fields as written (not the method fields,
+        # which hold the pk until written), and the context the viewset gives a page (get_serializer), so the
+        # method stays the one definition of its field.
+        written = [self.names[index] for index in self.methods]
         objects = [SimpleNamespace(**row, pk=pk) for row, pk in zip(shaped, pks, strict=True)]
+        for obj in objects:
+            for name in written:
+                del obj.__dict__[name]
         fields = serializer_of(objects).child.fields
-        for name in [self.names[index] for index in self.methods]:
+        for name in written:
             write, prop = fields[name].to_representation, self.properties.get(name)
             for row, obj in zip(shaped, objects, strict=True):
                 if prop is None:
@@ -198,7 +203,7 @@ def _add(plan: Plan, name: str, serializer_field, model, annotations: frozenset)
     if isinstance(serializer_field, relations.RelatedField):
         plan.lookups.append(_related_lookup(model, source, serializer_field))
         return
-    if isinstance(serializer_field, CONVERTED):
+    if isinstance(serializer_field, CONVERTED) or _list_of_values(serializer_field):
         plan.converters.append((index, serializer_field))
     elif not _as_is(serializer_field):
         raise Unreadable(name)
@@ -206,6 +211,14 @@ def _add(plan: Plan, name: str, serializer_field, model, annotations: frozenset)
         plan.lookups.append(source[0])
         return
     plan.lookups.append(_column_lookup(model, source))
+
+
+def _list_of_values(serializer_field) -> bool:
+    """A ListField of plain values (a JSON column holding a list): written by the field itself."""
+    if not isinstance(serializer_field, drf.ListField):
+        return False
+    child = serializer_field.child
+    return isinstance(child, CONVERTED) or _as_is(child)
 
 
 def _as_is(serializer_field) -> bool:

@@ -15,19 +15,21 @@ import uuid
 
 import pytest
 from django.core.management import call_command
-from django.test import override_settings
+from django.test import RequestFactory, override_settings
 from django.urls import resolve
 from django.utils import timezone
 from django.utils.translation import gettext_lazy
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser as DRFJSONParser
 from rest_framework.renderers import JSONRenderer as DRFJSONRenderer
+from rest_framework.request import Request
 
 from estate.audit.models import AuditEvent
 from estate.core.listing import plan_for
 from estate.core.parsers import JSONParser
 from estate.core.renderers import JSONRenderer
 from estate.inventory.models import Instance
+from estate.patching.models import PatchWindow
 from estate.telemetry.models import HealthChange, Sample
 from tests.api.test_contract import PAGINATED
 from tests.factories import ImmutableComponentFactory
@@ -43,6 +45,7 @@ HOT = [
     "/api/v1/samples/",
     "/api/v1/audit/",
     "/api/v1/operations/",
+    "/api/v1/patch-windows/",
 ]
 
 
@@ -56,6 +59,12 @@ def _awkward_rows() -> None:
                                 to_state="down", reason="")  # fmt: skip
     HealthChange.objects.create(component=component, at=timezone.now(), from_state="down", to_state="healthy")
     AuditEvent.objects.bulk_create([AuditEvent(action="create", ip="::1", changes={"n": [1.5, None, "\u2028"]})])
+    window = PatchWindow.objects.create(
+        title="fenêtre\u2028", start=timezone.now().replace(microsecond=7), duration=dt.timedelta(hours=1, seconds=7),
+        series_end=timezone.now() + dt.timedelta(days=8), time_zone="Asia/Kolkata", rrule="FREQ=WEEKLY;COUNT=2",
+        runbook=["étape\u2028un", "deux “quoted”"],
+    )  # fmt: skip
+    window.components.add(component)
     Sample.objects.bulk_create([Sample(component=component, instance_id=instance.pk, name="lätency\u2028", value=1e-7,
                                        unit="µs", ts=timezone.now().replace(microsecond=1)),
                                 Sample(component=component, name="n", value=-0.0, ts=timezone.now())])  # fmt: skip
@@ -88,7 +97,7 @@ def test_the_hot_lists_take_the_values_plan(api):
         view = resolve(path).func
         viewset = view.cls(**view.initkwargs)
         viewset.action_map, viewset.action, viewset.kwargs = view.actions, "list", {}
-        viewset.request = viewset.format_kwarg = None
+        viewset.request, viewset.format_kwarg = Request(RequestFactory().get(path)), None
         queryset = viewset.get_queryset()
         methods = frozenset(viewset.values_method_fields)
         assert plan_for(viewset.get_serializer_class(), queryset, methods) is not None, path

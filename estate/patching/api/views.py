@@ -15,6 +15,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
+from estate.core.listing import ValuesListMixin
 from estate.core.viewsets import ModelPermissions, ServiceModelViewSet
 from estate.inventory.models import Component
 from estate.patching import deadlines, ical, selectors, services
@@ -117,10 +118,11 @@ def occurrence_by_key(key: str, *, store: bool = True) -> Occurrence:
     return row
 
 
-class PatchWindowViewSet(viewsets.ModelViewSet):
+class PatchWindowViewSet(ValuesListMixin, viewsets.ModelViewSet):
     """Patch windows. Writes are checked against the conflict rules (409 with the conflicts)."""
 
     serializer_class = serializers.PatchWindowSerializer
+    values_method_fields = ("warnings",)  # a listed window has none: they are the answer to a save
     permission_classes = [ModelPermissions]
     queryset = PatchWindow.objects.none()
 
