@@ -36,6 +36,7 @@ class Pagination(PageNumberPagination):
     mode_query_param = "pagination"
     cursor_query_param = "cursor"
     cursor_paging = True  # False where the rows are not a queryset (findings)
+    max_offset = 100_000  # rows before a numbered page (GitLab bounds offset pages the same way)
 
     def paginate_queryset(self, queryset, request, view=None):
         self.request = request
@@ -104,7 +105,13 @@ class Pagination(PageNumberPagination):
         return _whole_number(raw, self.page_size_query_param, self.max_page_size)
 
     def get_page_number(self, request, paginator=None) -> int:
-        return _whole_number(request.query_params.get(self.page_query_param, "1"), self.page_query_param)
+        number = _whole_number(request.query_params.get(self.page_query_param, "1"), self.page_query_param)
+        # A page deep in a large list is an OFFSET the database reads and throws away row by row: past
+        # max_offset rows, cursor pages read the same rows by key instead.
+        if self.cursor_paging and (number - 1) * self.get_page_size(request) >= self.max_offset:
+            raise _invalid(self.page_query_param, f"Pages by number start at most {self.max_offset:,} rows in; "
+                                                  "read further with pagination=cursor.")  # fmt: skip
+        return number
 
     def get_schema_operation_parameters(self, view) -> list[dict]:
         parameters = super().get_schema_operation_parameters(view)
@@ -114,6 +121,11 @@ class Pagination(PageNumberPagination):
         }
         for parameter in parameters:
             parameter["schema"].update(bounds.get(parameter["name"], {}))
+            if parameter["name"] == self.page_query_param and self.cursor_paging:
+                parameter["description"] = (
+                    f"A page number, from 1; pages start at most {self.max_offset:,} rows in "
+                    "(page_size x (page - 1)): read further with pagination=cursor."
+                )
         if self.cursor_paging:
             parameters += [
                 {"name": self.mode_query_param, "required": False, "in": "query",

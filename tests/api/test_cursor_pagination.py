@@ -167,3 +167,12 @@ def test_the_schema_documents_cursor_paging_and_count_as_absent_with_it(api):
     assert envelope["required"] == ["results"] and "pagination=cursor" in envelope["properties"]["count"]["description"]
     findings = {parameter["name"] for parameter in schema["paths"]["/api/v1/findings/"]["get"]["parameters"]}
     assert "cursor" not in findings
+
+
+def test_a_page_deeper_than_the_offset_bound_is_a_400_pointing_at_cursor_pages(api):
+    ImmutableComponentFactory.create_batch(2)
+    deep = api.get("/api/v1/components/", {"page": 101, "page_size": 1000})  # 100,000 rows in
+    assert deep.status_code == 400 and "pagination=cursor" in deep.json()["errors"]["page"][0]
+    assert api.get("/api/v1/components/", {"page": 100, "page_size": 1000}).status_code == 404  # past the end
+    assert api.get("/api/v1/components/", {"page": 2000, "page_size": 50}).status_code == 404
+    assert api.get("/api/v1/components/", {"page": 2001, "page_size": 50}).status_code == 400
