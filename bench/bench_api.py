@@ -3,15 +3,20 @@
 For each list endpoint, at page sizes 50 and 1,000, and at two table sizes (the same database grown in
 place, --small then --large rows in every listed table):
 
-- objects/s over HTTP: gunicorn with one worker, DEBUG off, an API token, requests in a row from one client;
-- the baseline: in this process, `.values()` of the same number of rows of the same table, with the
-  model's columns, turned into bytes by orjson (what the database and the encoder cost alone);
+- objects/s over HTTP: gunicorn with one worker, DEBUG off, an API token, requests in a row from one client
+  that reads each body's bytes (decoding them is the client's cost whichever server sent them, and the
+  baseline's bytes are not decoded either), in both paging modes: by page number (page 1, with the
+  count of the whole list) and by cursor (a page from the middle of the table, `pagination=cursor`);
+- the baseline: in this process, `.values()` of the same rows and fields: the list's own queryset (its
+  filters, joins and annotations), in the mode's order, with the lookups the list's values() plan reads
+  (estate.core.listing), turned into bytes by orjson: what the database and the encoder cost alone;
 - their ratio (target: at least 0.5), and the SQL statements one request issues (counted in process
   through django.test's client; target: the same at both sizes).
 
 Then the export (`?format=ndjson`) of every row of the instances and audit lists (grown to
---export-rows first): rows/s, the time to the first byte, and the web process's RSS sampled during the
-export (target: flat, the peak at most --rss-slack MB above the RSS before it). Last, the JSON telemetry
+--export-rows first) and of the samples (--export-samples, written by one binary COPY over the last three
+days, so several daily partitions): rows/s, the time to the first byte, and the web process's RSS sampled
+during the export (target: flat, the peak at most --rss-slack MB above the RSS before it). Last, the JSON telemetry
 ingest at 1,000 and 10,000 items a request against one binary COPY of the same rows into the same table
 (target: at least 0.5), with the peak Python memory of storing one request.
 
@@ -45,18 +50,19 @@ EXPORT_CHUNK = 2000  # estate.core.listing.EXPORT_CHUNK (not imported: Django is
 
 MIN_RATIO = 0.5
 PAGE_SIZES = (50, 1000)
-# (URL, model label, how the list orders its rows)
 ENDPOINTS = [
-    ("/api/v1/components/", "inventory.Component"),
-    ("/api/v1/instances/", "inventory.Instance"),
-    ("/api/v1/images/", "inventory.Image"),
-    ("/api/v1/operations/", "operations.Operation"),
-    ("/api/v1/patch-windows/", "patching.PatchWindow"),
-    ("/api/v1/health-changes/", "telemetry.HealthChange"),
-    ("/api/v1/audit/", "audit.AuditEvent"),
-    ("/api/v1/findings/", None),
+    "/api/v1/components/",
+    "/api/v1/instances/",
+    "/api/v1/images/",
+    "/api/v1/operations/",
+    "/api/v1/patch-windows/",
+    "/api/v1/health-changes/",
+    "/api/v1/audit/",
+    "/api/v1/samples/",
+    "/api/v1/findings/",  # the registry's answer, paged by number only: no baseline
 ]
 EXPORTS = ["/api/v1/instances/", "/api/v1/audit/"]
+SAMPLES = "/api/v1/samples/"  # exported at its own size, --export-samples
 
 
 def wipe() -> None:
@@ -160,33 +166,76 @@ def start_gunicorn() -> tuple[subprocess.Popen, str]:
     raise SystemExit("gunicorn did not start")
 
 
-def http_rate(session, url: str, size: int, runs: int) -> tuple[float, int]:
+MODES = ("page", "cursor")
+
+
+def page_query(path: str, size: int, mode: str) -> str:
+    """The page a mode reads: page 1 by number, or a cursor page from the middle of the table."""
+    if mode == "page":
+        return f"{path}?page_size={size}"
+    import base64
+
+    middle = _middle_key(path)
+    cursor = base64.urlsafe_b64encode(f"after:{middle}".encode()).decode().rstrip("=")
+    return f"{path}?page_size={size}&pagination=cursor&cursor={cursor}"
+
+
+def _middle_key(path: str) -> int:
+    queryset, _lookups = list_plan(path)
+    keys = queryset.order_by("pk").values_list("pk", flat=True)
+    return keys[max(0, keys.count() // 2 - 1)] if keys.exists() else 0
+
+
+def http_rate(pool, headers: dict, path: str, runs: int) -> tuple[float, int]:
     """Objects per second over `runs` requests of one page (after one warm-up), and the page's length."""
-    full = f"{url}?page_size={size}"
-    rows = len(_get(session, full)["results"])
+    import orjson
+
+    rows = len(orjson.loads(_get(pool, headers, path))["results"])
     started = time.perf_counter()
     for _ in range(runs):
-        _get(session, full)
+        _get(pool, headers, path)
     return rows * runs / (time.perf_counter() - started), rows
 
 
-def _get(session, url: str) -> dict:
-    response = session.get(url, timeout=600)
-    if response.status_code != 200:
-        raise SystemExit(f"GET {url}: {response.status_code} {response.text[:300]}")
-    return response.json()
+def _get(pool, headers: dict, path: str) -> bytes:
+    response = pool.request("GET", path, headers=headers)
+    if response.status != 200:
+        raise SystemExit(f"GET {path}: {response.status} {response.data[:300]!r}")
+    return response.data
 
 
-def baseline_rate(label: str | None, rows: int, runs: int) -> float:
-    """`.values()` of `rows` rows with the list's model columns, encoded by orjson, in this process."""
+def list_plan(path: str):
+    """The list's own queryset and the lookups its values() plan reads (the serializer's fields)."""
+    from django.contrib.auth import get_user_model
+    from django.test import RequestFactory
+    from django.urls import resolve
+    from rest_framework.request import Request
+
+    from estate.core.listing import plan_for
+
+    match = resolve(path)
+    view = match.func.cls(**match.func.initkwargs)
+    request = RequestFactory().get(path)
+    request.user = get_user_model().objects.get(username="bench-admin")
+    view.request, view.action, view.format_kwarg, view.kwargs = Request(request), "list", None, {}
+    view.request.user = request.user
+    queryset = view.filter_queryset(view.get_queryset())
+    plan = plan_for(view.get_serializer_class(), queryset, frozenset(getattr(view, "values_method_fields", ())))
+    if plan is None:  # a list DRF's path serves (patch windows): the model's columns
+        return queryset, [f.attname for f in queryset.model._meta.concrete_fields]
+    return queryset, plan.lookups
+
+
+def baseline_rate(path: str, rows: int, runs: int, mode: str) -> float:
+    """`.values()` of the page's rows with the list's fields, encoded by orjson, in this process."""
     import orjson
-    from django.apps import apps
 
-    if label is None or rows == 0:
-        return float("nan")
-    model = apps.get_model(label)
-    columns = [f.attname for f in model._meta.concrete_fields]
-    query = model.objects.values(*columns)
+    if path == "/api/v1/findings/" or rows == 0:
+        return float("nan")  # findings are the registry's answer, not a table's rows
+    queryset, lookups = list_plan(path)
+    if mode == "cursor":
+        queryset = queryset.order_by("pk").filter(pk__gt=_middle_key(path))
+    query = queryset.prefetch_related(None).values(*dict.fromkeys(lookups))
     orjson.dumps(list(query[:rows]), default=str)
     started = time.perf_counter()
     for _ in range(runs):
@@ -194,7 +243,7 @@ def baseline_rate(label: str | None, rows: int, runs: int) -> float:
     return rows * runs / (time.perf_counter() - started)
 
 
-def query_count(path: str, size: int) -> int:
+def query_count(path: str) -> int:
     from django.conf import settings
     from django.contrib.auth import get_user_model
     from django.db import connection
@@ -204,28 +253,48 @@ def query_count(path: str, size: int) -> int:
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
     client = Client()
     client.force_login(get_user_model().objects.get(username="bench-admin"))
-    client.get(f"{path}?page_size={size}")  # sessions, caches: counted once warm
+    client.get(path)  # sessions, caches: counted once warm
     with CaptureQueriesContext(connection) as queries:
-        response = client.get(f"{path}?page_size={size}")
+        response = client.get(path)
     assert response.status_code == 200, (path, response.status_code)
     return len(queries)
 
 
 def measure_lists(url: str, token: str, runs: int) -> dict:
-    import requests
+    import urllib3
 
-    session = requests.Session()
-    session.headers["Authorization"] = f"Bearer {token}"
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", int(url.rsplit(":", 1)[1]), maxsize=1, timeout=600)
+    headers = {"Authorization": f"Bearer {token}"}
     figures = {}
-    for path, label in ENDPOINTS:
-        for size in PAGE_SIZES:
-            n = max(2, runs * 50 // size) if size < 1000 else runs
-            http, rows = http_rate(session, url + path, size, n)
-            base = baseline_rate(label, rows, n)
-            figures[(path, size)] = {"http": http, "base": base, "rows": rows, "queries": query_count(path, size)}
-            print(f"  {path} page_size={size}: {rows} rows, {http:,.0f}/s over HTTP, {base:,.0f}/s values()+orjson",
-                  flush=True)  # fmt: skip
+    for path in ENDPOINTS:
+        for mode in MODES if path != "/api/v1/findings/" else ("page",):
+            for size in PAGE_SIZES:
+                n = max(2, runs * 50 // size) if size < 1000 else runs
+                page = page_query(path, size, mode)
+                http, rows = http_rate(pool, headers, page, n)
+                base = baseline_rate(path, rows, n, mode)
+                figures[(path, mode, size)] = {"http": http, "base": base, "rows": rows, "queries": query_count(page)}
+                print(f"  {path} {mode} page_size={size}: {rows} rows, {http:,.0f}/s over HTTP, "
+                      f"{base:,.0f}/s values()+orjson", flush=True)  # fmt: skip
     return figures
+
+
+def request_floor_ms(url: str, token: str, runs: int = 200) -> float:
+    """Milliseconds of one authenticated list request that reads no row (a cursor page past the last key):
+    what every request costs before its rows (HTTP, middleware, the token, the filters, one indexed query)."""
+    import base64
+
+    import urllib3
+
+    pool = urllib3.HTTPConnectionPool("127.0.0.1", int(url.rsplit(":", 1)[1]), maxsize=1, timeout=600)
+    headers = {"Authorization": f"Bearer {token}"}
+    past_the_end = base64.urlsafe_b64encode(f"after:{2**63 - 1}".encode()).decode().rstrip("=")
+    path = f"/api/v1/audit/?pagination=cursor&page_size=1&cursor={past_the_end}"
+    _get(pool, headers, path)
+    started = time.perf_counter()
+    for _ in range(runs):
+        _get(pool, headers, path)
+    return (time.perf_counter() - started) / runs * 1000
 
 
 def rss_mb(pid: int) -> float:
@@ -273,6 +342,28 @@ def measure_export(url: str, token: str, path: str, pid: int) -> dict:
     sampler.join()
     return {"rows": rows, "seconds": seconds, "first": first or seconds, "before": before, "peak": max(samples),
             "after": rss_mb(pid)}  # fmt: skip
+
+
+def grow_samples(total: int) -> None:
+    """Exactly `total` samples over the last three days (several daily partitions), by one binary COPY."""
+    from django.db import connection
+
+    from estate.inventory.models import Component
+    from estate.telemetry.partitions import ensure_partitions
+
+    ensure_partitions()
+    ids = list(Component.objects.order_by("pk").values_list("pk", flat=True)[:100])
+    start, step = datetime.now(UTC) - timedelta(days=3), timedelta(days=3) / max(total, 1)
+    _truncate_samples()
+    with connection.cursor() as cursor, connection.connection.transaction():
+        columns = "component_id, instance_id, name, value, unit, ts"
+        with cursor.cursor.copy(f"COPY telemetry_sample ({columns}) FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["int8", "int8", "text", "float8", "text", "timestamptz"])
+            for n in range(total):
+                copy.write_row((ids[n % len(ids)], None, ("cpu_percent", "latency_p95_ms", "rps")[n % 3],
+                                float(n % 97), "", start + step * n))  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute("VACUUM ANALYZE telemetry_sample")
 
 
 # --- ingest --------------------------------------------------------------------------------------
@@ -360,7 +451,7 @@ def _ingest_peak_mb(body: bytes) -> float:
     return peak / 2**20
 
 
-def report(args, small: dict, large: dict, exports: dict, ingests: list) -> bool:
+def report(args, small: dict, large: dict, exports: dict, ingests: list, floors: list) -> bool:
     from django.db import connection
 
     ok = True
@@ -368,16 +459,23 @@ def report(args, small: dict, large: dict, exports: dict, ingests: list) -> bool
           f"{connection.vendor} {connection.pg_version if connection.vendor == 'postgresql' else ''}; "
           f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}. Command: `DATABASE_URL=... .venv/bin/python "
           f"bench/bench_api.py --small {args.small} --large {args.large} --runs {args.runs}`\n")  # fmt: skip
-    print("| endpoint | page | rows | queries | HTTP obj/s | values()+orjson obj/s | ratio | target |")
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
-    for (path, size), big in large.items():
-        few = small[(path, size)]
+    print("| endpoint | paging | page | rows | queries | HTTP obj/s | values()+orjson obj/s | ratio | target |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | :---: |")
+    for (path, mode, size), big in large.items():
+        few = small[(path, mode, size)]
         for rows_in_table, f in ((args.small, few), (args.large, big)):
             ratio = f["http"] / f["base"] if f["base"] == f["base"] else float("nan")
             met = (ratio != ratio or ratio >= MIN_RATIO) and big["queries"] <= few["queries"]
             ok &= met
-            print(f"| `{path}` @{rows_in_table:,} | {size} | {f['rows']} | {f['queries']} | {f['http']:,.0f} | "
-                  f"{f['base']:,.0f} | {ratio:.2f} | {'yes' if met else 'NO'} |")  # fmt: skip
+            print(f"| `{path}` @{rows_in_table:,} | {mode} | {size} | {f['rows']} | {f['queries']} | "
+                  f"{f['http']:,.0f} | {f['base']:,.0f} | {ratio:.2f} | {'yes' if met else 'NO'} |")  # fmt: skip
+    small_page = PAGE_SIZES[0]
+    rates = [f["base"] for (_p, _m, size), f in large.items() if size == small_page and f["base"] == f["base"]]
+    fastest_ms = small_page / max(rates, default=float("nan")) * 1000
+    print(f"\nOne request that reads no row costs {floors[0]:.2f} ms at {args.small:,} rows a table and "
+          f"{floors[1]:.2f} ms at {args.large:,}. The fastest baseline reads {small_page} rows in {fastest_ms:.2f} ms: "
+          f"a page of {small_page} reaches {MIN_RATIO} of it only if the whole request, rows included, takes "
+          f"under {fastest_ms / MIN_RATIO:.2f} ms.")  # fmt: skip
     if exports:
         print(
             "\n| export (?format=ndjson) | rows | seconds | rows/s | first byte s | RSS before MB | peak MB | target |"
@@ -409,6 +507,7 @@ def main() -> int:
     parser.add_argument("--large", type=int, default=100_000, help="rows per table for the second")
     parser.add_argument("--runs", type=int, default=5, help="timed requests of 1,000 rows (more of 50)")
     parser.add_argument("--export-rows", type=int, default=0, help="grow to this many rows before the export")
+    parser.add_argument("--export-samples", type=int, default=1_000_000, help="samples to export (0: none)")
     parser.add_argument("--no-export", action="store_true", help="measure the lists only")
     parser.add_argument("--ingest-rows", type=int, default=40_000, help="samples per ingest measurement (0: none)")
     parser.add_argument("--rss-slack", type=float, default=30.0, help="MB the export may add to the RSS")
@@ -422,22 +521,28 @@ def main() -> int:
     token = admin_token()
     process, url = start_gunicorn()
     try:
-        figures = []
+        figures, floors = [], []
         for total in (args.small, args.large):
             print(f"growing every table to {total:,} rows", flush=True)
             grow(total)
+            grow_samples(total)
             figures.append(measure_lists(url, token, args.runs))
+            floors.append(request_floor_ms(url, token))
         if args.export_rows > args.large:
             print(f"growing every table to {args.export_rows:,} rows", flush=True)
             grow(args.export_rows)
         pid = worker_pid(process.pid)
         exports = {} if args.no_export else {path: measure_export(url, token, path, pid) for path in EXPORTS}
+        if args.export_samples and not args.no_export:
+            print(f"writing {args.export_samples:,} samples", flush=True)
+            grow_samples(args.export_samples)
+            exports[SAMPLES] = measure_export(url, token, SAMPLES, pid)
         total = args.ingest_rows
         ingests = [measure_ingest(url, max(total, size), size, pid) for size in INGEST_SIZES] if total else []
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return 0 if report(args, figures[0], figures[1], exports, ingests) else 1
+    return 0 if report(args, figures[0], figures[1], exports, ingests, floors) else 1
 
 
 if __name__ == "__main__":
