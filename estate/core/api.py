@@ -43,7 +43,7 @@ class Pagination(PageNumberPagination):
         self.cursor_mode = self.by_cursor(request)
         if not self.cursor_mode:
             return super().paginate_queryset(queryset, request, view)
-        return self._keyset_page(getattr(queryset, "rows", queryset), request)
+        return self._keyset_page(queryset, request)
 
     def by_cursor(self, request) -> bool:
         """Whether the request pages by cursor; a 400 naming the parameter for a mix that means nothing."""
@@ -67,23 +67,25 @@ class Pagination(PageNumberPagination):
         return True
 
     def _keyset_page(self, queryset, request) -> list:
+        """One query from the cursor's key, in key order, with a LIMIT (the plan the database starts fast).
+
+        `queryset` is model objects, or a values() plan's rows (listing.CountedApart) whose `keyed` rows
+        carry the key last, so the page's links come from the rows the page shows, read at one moment."""
         size = self.get_page_size(request)
         raw = request.query_params.get(self.cursor_query_param)
         forward, key = (True, None) if raw is None else _read_cursor(raw, self.cursor_query_param)
-        keyed = queryset.order_by("pk" if forward else "-pk")
+        keyed = getattr(queryset, "keyed", None)
+        ordered = (queryset if keyed is None else keyed).order_by("pk" if forward else "-pk")
         if key is not None:
-            keyed = keyed.filter(pk__gt=key) if forward else keyed.filter(pk__lt=key)
-        # The page's keys first (an index scan from the cursor), then its rows, between the first key and
-        # the last: the rows' shape (tuples of a values() plan, or objects) need not carry the key, and a
-        # range is one comparison where a list of 1,000 keys costs the driver more than the query.
-        keys = list(keyed.values_list("pk", flat=True)[: size + 1])
-        more, keys = len(keys) > size, sorted(keys[:size])
-        self.page_keys = keys
-        self.has_next = bool(keys) and (more if forward else True)
-        self.has_previous = bool(keys) and (key is not None if forward else more)
-        if not keys:
-            return []
-        return list(queryset.filter(pk__gte=keys[0], pk__lte=keys[-1]).order_by("pk"))
+            ordered = ordered.filter(pk__gt=key) if forward else ordered.filter(pk__lt=key)
+        page = list(ordered[: size + 1])
+        more, page = len(page) > size, page[:size]
+        if not forward:
+            page.reverse()
+        self.page_keys = [row.pk for row in page] if keyed is None else [row[-1] for row in page]
+        self.has_next = bool(page) and (more if forward else True)
+        self.has_previous = bool(page) and (key is not None if forward else more)
+        return page if keyed is None else [row[:-1] for row in page]
 
     def get_paginated_response(self, data):
         if not getattr(self, "cursor_mode", False):

@@ -70,6 +70,10 @@ class Plan:
     def rows(self, queryset: models.QuerySet) -> models.QuerySet:
         return queryset.prefetch_related(None).values_list(*self.lookups)
 
+    def keyed_rows(self, queryset: models.QuerySet) -> models.QuerySet:
+        """The rows with their primary key last (cursor pages take their links from it)."""
+        return queryset.prefetch_related(None).values_list(*self.lookups, "pk")
+
     def represent(self, page, serializer_of=None) -> list[dict]:
         """The page's rows as the serializer writes them; `serializer_of(objects)` for method fields."""
         rows = [list(row) for row in page]
@@ -292,11 +296,12 @@ class CountedApart:
 
     The plan's lookups join what the rows show (an environment's slug, a team's ...), and a COUNT(*) of
     the plan's query would keep those joins for every row of the table: counting the list's queryset is
-    the same number without them (forward foreign keys never add or drop a row). Cursor pages read `rows`.
+    the same number without them (forward foreign keys never add or drop a row). Cursor pages read `keyed`:
+    the rows with their key last.
     """
 
-    def __init__(self, rows: models.QuerySet, counted: models.QuerySet):
-        self.rows, self.counted = rows, counted
+    def __init__(self, rows: models.QuerySet, counted: models.QuerySet, keyed: models.QuerySet):
+        self.rows, self.counted, self.keyed = rows, counted, keyed
 
     @property
     def ordered(self) -> bool:
@@ -342,7 +347,7 @@ class ValuesListMixin:
             return StreamingHttpResponse(self._ndjson(queryset, plan), content_type=NDJSON)
         if plan is None:
             return super().list(request, *args, **kwargs)
-        page = self.paginate_queryset(CountedApart(plan.rows(queryset), queryset))
+        page = self.paginate_queryset(CountedApart(plan.rows(queryset), queryset, plan.keyed_rows(queryset)))
         if page is None:
             return Response(plan.represent(plan.rows(queryset), self._page_serializer))
         return self.get_paginated_response(plan.represent(page, self._page_serializer))
