@@ -18,7 +18,8 @@ Then the export (`?format=ndjson`) of every row of the instances and audit lists
 days, so several daily partitions): rows/s, the time to the first byte, and the web process's RSS sampled
 during the export (target: flat, the peak at most --rss-slack MB above the RSS before it). Last, the JSON telemetry
 ingest at 1,000 and 10,000 items a request against one binary COPY of the same rows into the same table
-(target: at least 0.5), with the peak Python memory of storing one request.
+(target: at least 0.5), with the peak Python memory of storing one request. And, in process, what a list's
+filter set costs a request, django-filter as shipped against the lean build the lists use.
 
 PostgreSQL only. From the project root:
 
@@ -451,7 +452,54 @@ def _ingest_peak_mb(body: bytes) -> float:
     return peak / 2**20
 
 
-def report(args, small: dict, large: dict, exports: dict, ingests: list, floors: list) -> bool:
+def filterset_costs(runs: int = 300) -> list[tuple[str, float, float]]:
+    """A list's filter set built, validated and applied, in this process: django-filter as shipped against
+    the lean build every list uses (estate.core.filters), interleaved so that both see the same load; median ms."""
+    import statistics
+
+    import django_filters
+    from django.test import RequestFactory
+    from django_filters.rest_framework import DjangoFilterBackend
+    from rest_framework.request import Request
+
+    from estate.audit.filters import AuditEventFilterSet
+    from estate.audit.models import AuditEvent
+    from estate.core.filters import FilterBackend
+    from estate.telemetry.api.views import HealthChangeViewSet
+
+    class StockAudit(AuditEventFilterSet):  # django-filter's own build per request
+        __init__ = django_filters.FilterSet.__init__
+        get_form_class = django_filters.FilterSet.get_form_class
+
+    request = Request(RequestFactory().get("/", {"page_size": "50"}))
+    view = HealthChangeViewSet(request=request, action="list", format_kwarg=None)
+    changes, events = view.get_queryset(), AuditEvent.objects.all()
+
+    def build(filterset_class, queryset):
+        filterset = filterset_class(request.query_params, queryset, request=request)
+        assert filterset.is_valid(), filterset.errors
+        return filterset.qs
+
+    cases = {
+        "audit (a FilterSet class)": (lambda: build(StockAudit, events), lambda: build(AuditEventFilterSet, events)),
+        "health changes (filterset_fields)": (
+            lambda: build(DjangoFilterBackend().get_filterset_class(view, changes), changes),
+            lambda: build(FilterBackend().get_filterset_class(view, changes), changes),
+        ),
+    }
+    costs = []
+    for name, pair in cases.items():
+        times: tuple[list, list] = ([], [])
+        for _ in range(runs):
+            for build_one, spent in zip(pair, times, strict=True):
+                started = time.perf_counter()
+                build_one()
+                spent.append(time.perf_counter() - started)
+        costs.append((name, *(statistics.median(spent) * 1000 for spent in times)))
+    return costs
+
+
+def report(args, small: dict, large: dict, exports: dict, ingests: list, floors: list, filtersets: list) -> bool:
     from django.db import connection
 
     ok = True
@@ -476,6 +524,10 @@ def report(args, small: dict, large: dict, exports: dict, ingests: list, floors:
           f"{floors[1]:.2f} ms at {args.large:,}. The fastest baseline reads {small_page} rows in {fastest_ms:.2f} ms: "
           f"a page of {small_page} reaches {MIN_RATIO} of it only if the whole request, rows included, takes "
           f"under {fastest_ms / MIN_RATIO:.2f} ms.")  # fmt: skip
+    print("\n| a list's filter set, per request | django-filter ms | lean (estate.core.filters) ms | ratio |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, stock, lean in filtersets:
+        print(f"| {name} | {stock:.3f} | {lean:.3f} | {stock / lean:.1f}x |")
     if exports:
         print(
             "\n| export (?format=ndjson) | rows | seconds | rows/s | first byte s | RSS before MB | peak MB | target |"
@@ -542,7 +594,8 @@ def main() -> int:
     finally:
         process.terminate()
         process.wait(timeout=30)
-    return 0 if report(args, figures[0], figures[1], exports, ingests, floors) else 1
+    filtersets = filterset_costs(max(args.runs * 10, 20))
+    return 0 if report(args, figures[0], figures[1], exports, ingests, floors, filtersets) else 1
 
 
 if __name__ == "__main__":

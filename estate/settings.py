@@ -292,7 +292,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "estate.core.filters.FilterBackend",  # django-filter's, lean per request
     ],
     # The API speaks JSON, and its schema says so (a generated client sends JSON). The endpoints that
     # take files or other formats name their own parsers: catalog plan/apply, the .ics freeze import,

@@ -8,13 +8,13 @@ from django.db.models import Q
 
 from estate.audit.choices import AuditAction
 from estate.audit.models import AuditEvent
-from estate.core.filters import MomentFilter
+from estate.core.filters import FilterSet, MomentFilter
 
 # A time without a zone (what the browser's picker sends) is read in the server's zone, UTC by default.
 _MOMENT = forms.DateTimeInput(attrs={"type": "datetime-local"})
 
 
-class AuditEventFilterSet(django_filters.FilterSet):
+class AuditEventFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     actor = django_filters.CharFilter(label="Who")
     action = django_filters.MultipleChoiceFilter(choices=AuditAction.choices, widget=forms.CheckboxSelectMultiple)

@@ -14,7 +14,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from estate.core.errors import ApplicationError, in_use_message
@@ -97,8 +97,7 @@ class Pagination(PageNumberPagination):
         if not (self.has_next if direction == "after" else self.has_previous):
             return None
         token = base64.urlsafe_b64encode(f"{direction}:{self.page_keys[end]}".encode()).decode().rstrip("=")
-        url = remove_query_param(self.request.build_absolute_uri(), self.page_query_param)
-        return replace_query_param(url, self.cursor_query_param, token)
+        return replace_query_param(self.request.build_absolute_uri(), self.cursor_query_param, token)
 
     def get_page_size(self, request) -> int:
         raw = request.query_params.get(self.page_size_query_param)

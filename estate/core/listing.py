@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from functools import lru_cache
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist
@@ -66,6 +65,7 @@ class Plan:
     many: list[ManyField] = field(default_factory=list)
     methods: list[int] = field(default_factory=list)
     properties: dict[str, property] = field(default_factory=dict)  # model properties among the methods
+    getters: dict[str, str] = field(default_factory=dict)  # method fields written by DRF's own to_representation
 
     def rows(self, queryset: models.QuerySet) -> models.QuerySet:
         return queryset.prefetch_related(None).values_list(*self.lookups)
@@ -76,14 +76,12 @@ class Plan:
 
     def represent(self, page, serializer_of=None) -> list[dict]:
         """The page's rows as the serializer writes them; `serializer_of(objects)` for method fields."""
-        rows = [list(row) for row in page]
-        for index, serializer_field in self.converters:
-            convert = _writer(serializer_field)
-            if convert is None:
-                continue
+        writers = [(index, write) for index, column in self.converters if (write := _writer(column)) is not None]
+        rows = [list(row) for row in page] if writers or self.many else list(page)  # tuples unless written
+        for index, write in writers:
             for row in rows:
                 if row[index] is not None:
-                    row[index] = convert(row[index])
+                    row[index] = write(row[index])
         for many in self.many:
             self._fill_many(rows, many)
         names = self.names
@@ -96,14 +94,14 @@ class Plan:
         # The method sees the row as an object with its pk and its fields as written (not the method fields,
         # which hold the pk until written), and the context the viewset gives a page (get_serializer), so the
         # method stays the one definition of its field.
-        written = [self.names[index] for index in self.methods]
-        objects = [SimpleNamespace(**row, pk=pk) for row, pk in zip(shaped, pks, strict=True)]
-        for obj in objects:
-            for name in written:
-                del obj.__dict__[name]
-        fields = serializer_of(objects).child.fields
+        written = frozenset(self.names[index] for index in self.methods)
+        objects = [_RowObject(row, pk, written) for row, pk in zip(shaped, pks, strict=True)]
+        serializer = serializer_of(objects).child
         for name in written:
-            write, prop = fields[name].to_representation, self.properties.get(name)
+            getter, prop = self.getters.get(name), self.properties.get(name)
+            # A method field's get_<name>, bound once a page, is what DRF's field calls per row: the
+            # serializer's other fields need not be built for it.
+            write = getattr(serializer, getter) if getter else serializer.fields[name].to_representation
             for row, obj in zip(shaped, objects, strict=True):
                 if prop is None:
                     row[name] = write(obj)
@@ -119,6 +117,24 @@ class Plan:
             related[owner].append(value)
         for row in rows:
             row[many.index] = related[row[many.index]]
+
+
+class _RowObject:
+    """A shaped row read as an object (`row.name`, `row.pk`) by a method field, without copying it: the method
+    fields themselves are hidden, as they hold the row's pk until written."""
+
+    __slots__ = ("_row", "pk", "_hidden")
+
+    def __init__(self, row: dict, pk, hidden: frozenset):
+        self._row, self.pk, self._hidden = row, pk, hidden
+
+    def __getattr__(self, name: str):
+        if name not in self._hidden:
+            try:
+                return self._row[name]
+            except KeyError:
+                pass
+        raise AttributeError(name)
 
 
 def _writer(serializer_field: drf.Field):
@@ -177,6 +193,8 @@ def _build(serializer, model, annotations: frozenset, methods: frozenset) -> Pla
             if name in methods and (isinstance(serializer_field, drf.SerializerMethodField) or prop):
                 if prop:
                     plan.properties[name] = prop
+                elif type(serializer_field).to_representation is drf.SerializerMethodField.to_representation:
+                    plan.getters[name] = serializer_field.method_name
                 plan.methods.append(len(plan.names))
                 plan.names.append(name)
                 plan.lookups.append("pk")  # the row's pk until the method writes the field

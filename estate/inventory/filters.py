@@ -7,7 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q
 
-from estate.core.filters import IdFilter, StableOrderingFilter
+from estate.core.filters import FilterSet, IdFilter, StableOrderingFilter
 from estate.inventory.choices import Category, Engine, Health, InstanceState, Mode, Provider
 from estate.inventory.models import (
     Component,
@@ -50,7 +50,7 @@ class BooleanFilter(django_filters.BooleanFilter):
     field_class = _BooleanField
 
 
-class ComponentFilterSet(django_filters.FilterSet):
+class ComponentFilterSet(FilterSet):
     q = django_filters.CharFilter(method="search", label="Search")
     mode = django_filters.ChoiceFilter(choices=Mode.choices)
     health = django_filters.ChoiceFilter(choices=Health.choices)
@@ -108,7 +108,7 @@ class ComponentFilterSet(django_filters.FilterSet):
         return queryset.filter(terms)
 
 
-class InstanceFilterSet(django_filters.FilterSet):
+class InstanceFilterSet(FilterSet):
     component = IdFilter(field_name="component_id")
     environment = _slug_choice(Environment, "Environment", field_name="component__environment")
     state = django_filters.ChoiceFilter(choices=InstanceState.choices)
@@ -121,7 +121,7 @@ class InstanceFilterSet(django_filters.FilterSet):
         fields = ["component", "environment", "state", "tainted", "external_id"]
 
 
-class ImageFilterSet(django_filters.FilterSet):
+class ImageFilterSet(FilterSet):
     component = IdFilter(field_name="component_id")
     ordering = StableOrderingFilter(fields=("built_at", "version"))
 
@@ -130,7 +130,7 @@ class ImageFilterSet(django_filters.FilterSet):
         fields = ["component"]
 
 
-class SystemFilterSet(django_filters.FilterSet):
+class SystemFilterSet(FilterSet):
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Search")
     owner = _slug_choice(Team, "Owner team")
     ordering = StableOrderingFilter(fields=("name",))

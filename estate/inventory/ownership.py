@@ -43,7 +43,7 @@ def register_field_owner(lookup: OwnerLookup, *, model: type[models.Model] = Com
 
 def field_owners(ids: Collection[int], *, model: type[models.Model] = Component) -> dict[int, FieldOwner]:
     """{id: its owner} for the rows some source manages; one query per owner kind."""
-    ids = [pk for pk in ids if pk]
+    ids = {pk for pk in ids if pk}  # a set: Django walks a list's every key when it builds the filter
     owners: dict[int, FieldOwner] = {}
     for lookup in _lookups.get(model, []) if ids else ():
         for pk, owner in lookup(ids).items():

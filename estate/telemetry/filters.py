@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import django_filters
 
-from estate.core.filters import IdFilter, MomentFilter
+from estate.core.filters import FilterSet, IdFilter, MomentFilter
 from estate.telemetry.models import Sample
 
 
-class SampleFilterSet(django_filters.FilterSet):
+class SampleFilterSet(FilterSet):
     component = IdFilter(field_name="component_id")
     # The instance is a plain id on a sample (no constraint): its history outlives it, so does the filter.
     instance = IdFilter(field_name="instance_id")

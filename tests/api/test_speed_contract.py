@@ -28,6 +28,7 @@ from estate.audit.models import AuditEvent
 from estate.core.listing import plan_for
 from estate.core.parsers import JSONParser
 from estate.core.renderers import JSONRenderer
+from estate.discovery.models import DiscoveredObject, DiscoverySource
 from estate.inventory.models import Instance
 from estate.patching.models import PatchWindow
 from estate.telemetry.models import HealthChange, Sample
@@ -65,6 +66,12 @@ def _awkward_rows() -> None:
         runbook=["étape\u2028un", "deux “quoted”"],
     )  # fmt: skip
     window.components.add(component)
+    # A discovered component and instance: managed_by is written per row from the page's owners.
+    source = DiscoverySource.objects.create(name="aws-contract", kind="aws", regions=["eu-west-1"], tag_keys={})
+    DiscoveredObject.objects.create(source=source, key="arn:asg", kind="asg", component=component,
+                                    last_seen_at=timezone.now())  # fmt: skip
+    DiscoveredObject.objects.create(source=source, key="i-1", kind="ec2", instance=instance,
+                                    last_seen_at=timezone.now())  # fmt: skip
     Sample.objects.bulk_create([Sample(component=component, instance_id=instance.pk, name="lätency\u2028", value=1e-7,
                                        unit="µs", ts=timezone.now().replace(microsecond=1)),
                                 Sample(component=component, name="n", value=-0.0, ts=timezone.now())])  # fmt: skip
@@ -89,7 +96,10 @@ def test_every_list_answers_the_same_bytes_through_the_values_plan_as_through_th
             assert fast.status_code == slow.status_code, (path, query)
             assert fast.content == slow.content, (path, query)
             assert slow.status_code == 200 or path not in HOT or "page" in query, path
-    assert json.loads(api.get("/api/v1/components/", {"page_size": 1000}).content)["count"] > 10
+    components = json.loads(api.get("/api/v1/components/", {"page_size": 1000}).content)
+    assert components["count"] > 10
+    owners = {row["managed_by"]["owner"] for row in components["results"] if row["managed_by"]}
+    assert "discovery:aws-contract" in owners  # managed_by is compared written, not only null
 
 
 def test_the_hot_lists_take_the_values_plan(api):
