@@ -95,6 +95,7 @@ class LeanFilterSetMixin:
     (`_copy_for_request`), and the form class is built once per filter set class, its form fields being
     copied per form as Django copies any form's fields. A filter set whose form depends on the request (a
     choice filter whose queryset is a callable of the request) builds its form class each time, as before.
+    A filter set that changes its filters per request (in its own __init__) would need the same: none does.
     """
 
     def __init__(self, data=None, queryset=None, *, request=None, prefix=None):
