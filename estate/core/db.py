@@ -5,6 +5,8 @@ from __future__ import annotations
 from django.core.exceptions import EmptyResultSet
 from django.db.models import DateTimeField, Field, ForeignObject, Func, Lookup
 
+from estate.core.fields import BIGINT_MAX, BIGINT_MIN
+
 
 class DaysAgo(Func):
     """The moment a number of days (an integer column) before now, computed by the database."""
@@ -23,9 +25,6 @@ class DaysAgo(Func):
         )
 
 
-BIGINT = (-(2**63), 2**63 - 1)
-
-
 class AnyOf(Lookup):
     """`column__any_of=keys`: the rows whose column is one of `keys`, as `IN` is, for the keys of a page.
 
@@ -42,7 +41,7 @@ class AnyOf(Lookup):
         lhs, lhs_params = self.process_lhs(compiler, connection)
         keys = list(self.rhs)
         if connection.vendor == "postgresql":
-            if keys and all(type(key) is int for key in keys) and BIGINT[0] <= min(keys) and max(keys) <= BIGINT[1]:
+            if keys and all(type(key) is int for key in keys) and min(keys) >= BIGINT_MIN and max(keys) <= BIGINT_MAX:
                 # Integer keys as one array literal: the driver's array dumper scans every element with a
                 # regular expression (a query with 1,000 keys: 1.6 ms as a list, 0.7 ms as the literal).
                 return f"{lhs} = ANY(%s::bigint[])", [*lhs_params, "{" + ",".join(map(str, keys)) + "}"]
